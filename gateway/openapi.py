@@ -1,0 +1,67 @@
+"""/v1/openapi.json, generated from the route table and the marshmallow schemas."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from gateway.http import RouteSpec
+from gateway.schemas import ErrorSchema
+
+API_VERSION = "0.1.0"
+DOCS_PAGE = (Path(__file__).parent / "docs.html").read_text()
+_PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def _operation(route: RouteSpec) -> dict[str, Any]:
+    ok: dict[str, Any] = {"description": "Success"}
+    if route.response is not None:
+        schema: Any = route.response
+        if route.many:
+            schema = {"type": "array", "items": route.response}
+        ok["content"] = {"application/json": {"schema": schema}}
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "tags": list(route.tags),
+        "responses": {
+            str(route.status): ok,
+            "default": {
+                "description": "Error (4xx/5xx), always this shape",
+                "content": {"application/json": {"schema": "Error"}},
+            },
+        },
+    }
+    names = _PATH_PARAM.findall(route.path)
+    if names:
+        operation["parameters"] = [
+            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+            for name in names
+        ]
+    if route.request is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": route.request}},
+        }
+    return operation
+
+
+def build_spec(routes: list[RouteSpec]) -> dict[str, Any]:
+    spec = APISpec(
+        title="CVT ERP API",
+        version=API_VERSION,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Christus Veritas Technologies ERP. Money is in US cents."},
+    )
+    spec.components.schema("Error", schema=ErrorSchema)
+    by_path: dict[str, dict[str, Any]] = defaultdict(dict)
+    for route in routes:
+        by_path[_PATH_PARAM.sub(r"{\1}", route.path)][route.method.lower()] = _operation(route)
+    for path, operations in sorted(by_path.items()):
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()

@@ -1,0 +1,45 @@
+"""Is the suite ready? The broker answers and every service answers `health` in time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import eventlet
+from kombu import Connection
+
+from shared.errors import Unavailable
+
+
+def broker_reachable(amqp_uri: str, timeout: float) -> bool:
+    try:
+        with Connection(amqp_uri, connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
+
+
+def _probe(health_method: Any, timeout: float) -> str:
+    try:
+        with eventlet.Timeout(timeout):
+            health_method.call_async().result()
+        return "ok"
+    except eventlet.Timeout:
+        return f"no answer within {timeout:g} s"
+    except Exception as exc:
+        return f"failed: {type(exc).__name__}"
+
+
+def check_ready(amqp_uri: str, health_methods: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+    """Probe every service at once; raise `Unavailable` naming those that did not answer."""
+    if not broker_reachable(amqp_uri, timeout):
+        raise Unavailable("not ready: the message broker is unreachable", {"broker": ["down"]})
+    pool = eventlet.GreenPool(len(health_methods))
+    names = list(health_methods)
+    probes = pool.imap(lambda name: _probe(health_methods[name], timeout), names)
+    results = dict(zip(names, probes, strict=True))
+    failed = {name: [state] for name, state in results.items() if state != "ok"}
+    if failed:
+        raise Unavailable(f"not ready: {', '.join(sorted(failed))}", failed)
+    return {"status": "ready", "services": results}

@@ -1,0 +1,38 @@
+"""Shapes the gateway itself answers with (service shapes live in each service's schemas)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from services.billing.schemas import BillingAccountSchema
+from services.identity.schemas import OrganizationSchema
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"example": "validation_failed"})
+    message = fields.String(required=True)
+    request_id = fields.String(required=True)
+    field_errors = fields.Dict(
+        data_key="fields", metadata={"description": "Messages per field at fault"}
+    )
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class HealthSchema(Schema):
+    status = fields.String(metadata={"example": "ok"})
+
+
+class ReadySchema(Schema):
+    status = fields.String(metadata={"example": "ready"})
+    services = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class OrganizationDetailSchema(OrganizationSchema):
+    billing_account = fields.Nested(
+        BillingAccountSchema,
+        allow_none=True,
+        metadata={"description": "null until billing has opened the account"},
+    )

@@ -1,0 +1,1 @@
+"""CVT services: one package each, independently deployable."""

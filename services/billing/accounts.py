@@ -1,0 +1,49 @@
+"""Billing accounts: one per organization, opened when identity announces the organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from services.billing.models import BillingAccount
+from services.billing.schemas import BillingAccountSchema
+from shared.errors import NotFound, ValidationFailed
+from shared.ids import cuid, is_cuid
+from shared.unit_of_work import UnitOfWork
+
+
+def open_billing_account(uow: UnitOfWork, organization_id: str) -> bool:
+    """Open the organization's account; False if it already had one (a redelivered event)."""
+    if not is_cuid(organization_id):
+        raise ValidationFailed("bad organization id", {"organization_id": ["not a CUID"]})
+    account_id = cuid()
+    inserted = uow.session.scalar(
+        insert(BillingAccount)
+        .values(id=account_id, organization_id=organization_id)
+        .on_conflict_do_nothing(index_elements=[BillingAccount.organization_id])
+        .returning(BillingAccount.id)
+    )
+    if inserted is None:
+        return False
+    uow.audit(
+        "billing_account.opened",
+        "BillingAccount",
+        account_id,
+        {"organization_id": organization_id},
+    )
+    uow.emit(
+        "billing_account.opened",
+        {"billing_account_id": account_id, "organization_id": organization_id},
+    )
+    return True
+
+
+def get_billing_account(uow: UnitOfWork, organization_id: str) -> dict[str, Any]:
+    account = uow.session.scalar(
+        select(BillingAccount).where(BillingAccount.organization_id == organization_id)
+    )
+    if account is None:
+        raise NotFound("billing account not found", {"organization_id": ["no billing account"]})
+    return BillingAccountSchema().dump(account)

@@ -1,0 +1,165 @@
+"""Billing's tables (seed: BillingAccount, Service, Invoice, InvoiceLineItem, Credit).
+
+Every amount is an integer of US cents, `BillingAccount.balance` included (the seed's
+Decimal(10,2) becomes cents: positive = credit, negative = owed). `organization_id` points
+into identity, another service, so it is a plain column kept consistent by events.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.db import (
+    CUID_LENGTH,
+    TYPE_ANNOTATION_MAP,
+    defaults_to_now,
+    enum_type,
+    id_column,
+    service_metadata,
+    standard_tables,
+    updated_at_column,
+)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("billing")
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
+tables = standard_tables(Base)
+
+
+class BillingAccountStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    OVERDUE = "OVERDUE"
+    SUSPENDED = "SUSPENDED"
+
+
+class InvoiceStatus(enum.StrEnum):
+    DRAFT = "DRAFT"
+    ISSUED = "ISSUED"
+    PAID = "PAID"
+    PARTIAL = "PARTIAL"
+    OVERDUE = "OVERDUE"
+    VOID = "VOID"
+
+
+class ServiceType(enum.StrEnum):
+    POS_TERMINAL = "POS_TERMINAL"
+    POS_MAINTENANCE = "POS_MAINTENANCE"
+    FUTURE_PRODUCT = "FUTURE_PRODUCT"
+
+
+class ServiceStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+    CANCELLED = "CANCELLED"
+
+
+class BillingAccount(Base):
+    __tablename__ = "billing_accounts"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(String(CUID_LENGTH), unique=True, index=True)
+    status: Mapped[BillingAccountStatus] = mapped_column(
+        enum_type(BillingAccountStatus),
+        default=BillingAccountStatus.ACTIVE,
+        server_default=BillingAccountStatus.ACTIVE.value,
+        index=True,
+    )
+    grace_period_days: Mapped[int] = mapped_column(default=14, server_default="14")
+    balance: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(String(CUID_LENGTH), index=True)
+    type: Mapped[ServiceType] = mapped_column(enum_type(ServiceType), index=True)
+    name: Mapped[str]
+    hardware_serial: Mapped[str | None] = mapped_column(index=True)
+    monthly_fee: Mapped[int]
+    status: Mapped[ServiceStatus] = mapped_column(
+        enum_type(ServiceStatus),
+        default=ServiceStatus.ACTIVE,
+        server_default=ServiceStatus.ACTIVE.value,
+        index=True,
+    )
+    activated_at: Mapped[datetime] = defaults_to_now()
+    suspended_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = id_column()
+    billing_account_id: Mapped[str] = mapped_column(
+        ForeignKey("billing_accounts.id", ondelete="CASCADE"), index=True
+    )
+    # Assigned at finalization (INV-2026-000123); a draft has none yet.
+    invoice_number: Mapped[str | None] = mapped_column(unique=True, index=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    subtotal: Mapped[int]
+    tax: Mapped[int] = mapped_column(default=0, server_default="0")
+    total: Mapped[int]
+    amount_paid: Mapped[int] = mapped_column(default=0, server_default="0")
+    amount_due: Mapped[int]
+    status: Mapped[InvoiceStatus] = mapped_column(
+        enum_type(InvoiceStatus),
+        default=InvoiceStatus.DRAFT,
+        server_default=InvoiceStatus.DRAFT.value,
+        index=True,
+    )
+    issued_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    payment_token: Mapped[str | None] = mapped_column(unique=True, index=True)
+    payment_token_expires_at: Mapped[datetime | None]
+    finalized_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    line_items: Mapped[list[InvoiceLineItem]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class InvoiceLineItem(Base):
+    __tablename__ = "invoice_line_items"
+
+    id: Mapped[str] = id_column()
+    invoice_id: Mapped[str] = mapped_column(
+        ForeignKey("invoices.id", ondelete="CASCADE"), index=True
+    )
+    description: Mapped[str]
+    quantity: Mapped[int] = mapped_column(default=1, server_default="1")
+    unit_price: Mapped[int]
+    total: Mapped[int]
+    service_id: Mapped[str | None] = mapped_column(ForeignKey("services.id"), index=True)
+    created_at: Mapped[datetime] = defaults_to_now()
+
+    invoice: Mapped[Invoice] = relationship(back_populates="line_items")
+
+
+class Credit(Base):
+    __tablename__ = "credits"
+
+    id: Mapped[str] = id_column()
+    billing_account_id: Mapped[str] = mapped_column(
+        ForeignKey("billing_accounts.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[int]
+    reason: Mapped[str]
+    issued_by_id: Mapped[str | None] = mapped_column(String(CUID_LENGTH))
+    created_at: Mapped[datetime] = defaults_to_now()

@@ -1,0 +1,152 @@
+"""Identity's tables (seed: Organization, User, OrganizationMember, Session, Account,
+Verification, ApiKey). Secrets are stored only as hashes: `Session.token_hash`,
+`Verification.value` (a hash of the emailed token), `ApiKey.key_hash`, `Account.password`
+(argon2id)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ARRAY, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.db import (
+    TYPE_ANNOTATION_MAP,
+    defaults_to_now,
+    enum_type,
+    id_column,
+    service_metadata,
+    standard_tables,
+    updated_at_column,
+)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("identity")
+    type_annotation_map = TYPE_ANNOTATION_MAP
+
+
+tables = standard_tables(Base)
+
+
+class MemberRole(enum.StrEnum):
+    OWNER = "OWNER"
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+    BILLING = "BILLING"
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str]
+    slug: Mapped[str] = mapped_column(unique=True, index=True)
+    email: Mapped[str] = mapped_column(index=True)
+    phone: Mapped[str | None]
+    address: Mapped[str | None]
+    city: Mapped[str | None]
+    country: Mapped[str] = mapped_column(default="Zimbabwe", server_default="Zimbabwe")
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    members: Mapped[list[OrganizationMember]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = id_column()
+    email: Mapped[str] = mapped_column(unique=True, index=True)
+    name: Mapped[str | None]
+    email_verified: Mapped[datetime | None]
+    image: Mapped[str | None]
+    # CVT internal staff; set only by the ops seed/command, never by sign-up.
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default="false")
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class OrganizationMember(Base):
+    __tablename__ = "organization_members"
+    __table_args__ = (UniqueConstraint("organization_id", "user_id"),)
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[MemberRole] = mapped_column(
+        enum_type(MemberRole), default=MemberRole.MEMBER, server_default=MemberRole.MEMBER.value
+    )
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+    organization: Mapped[Organization] = relationship(back_populates="members")
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The seed's `token`, stored as a SHA-256 hex digest: a dump lets no one sign in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    expires_at: Mapped[datetime]
+    ip_address: Mapped[str | None]
+    user_agent: Mapped[str | None]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("provider_id", "account_id"),)
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str]
+    provider_id: Mapped[str]
+    access_token: Mapped[str | None]
+    refresh_token: Mapped[str | None]
+    access_token_expires_at: Mapped[datetime | None]
+    refresh_token_expires_at: Mapped[datetime | None]
+    scope: Mapped[str | None]
+    id_token: Mapped[str | None]
+    # argon2id hash for providerId "credential".
+    password: Mapped[str | None]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Verification(Base):
+    __tablename__ = "verifications"
+
+    id: Mapped[str] = id_column()
+    identifier: Mapped[str] = mapped_column(index=True)
+    value: Mapped[str]
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str]
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(8), index=True)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String), default=list, server_default="{}")
+    is_active: Mapped[bool] = mapped_column(default=True, server_default="true", index=True)
+    rate_limit: Mapped[int] = mapped_column(default=1000, server_default="1000")
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()

@@ -1,0 +1,1 @@
+"""The project's own common library: what two or more CVT services need, written once."""

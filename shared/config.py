@@ -1,0 +1,99 @@
+"""Configuration from environment variables, declared in one table.
+
+Every variable the suite reads is a `Setting` here, so `python -m ops env` can print the
+table the README documents and a typo in a name fails loudly instead of using a default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+SERVICES: tuple[str, ...] = (
+    "identity",
+    "billing",
+    "metering",
+    "payments",
+    "support",
+    "notifications",
+)
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/cvt"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+    def get(self) -> str:
+        return os.environ.get(self.name, self.default)
+
+
+AMQP_URI = Setting(
+    "AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URI (vhost included)"
+)
+DATABASE_URL = Setting(
+    "DATABASE_URL",
+    DEFAULT_DATABASE_URL,
+    "Default database for every service; each service keeps its own schema in it",
+)
+GATEWAY_ADDRESS = Setting("GATEWAY_ADDRESS", "127.0.0.1:8000", "host:port the gateway listens on")
+CORS_ORIGINS = Setting(
+    "CORS_ORIGINS", "", "Comma-separated frontend origins allowed by CORS (none by default)"
+)
+MAX_BODY_BYTES = Setting("MAX_BODY_BYTES", "1048576", "Largest request body the gateway accepts")
+READY_TIMEOUT_SECONDS = Setting(
+    "READY_TIMEOUT_SECONDS", "2.0", "How long /v1/ready waits for each service's health RPC"
+)
+MAX_WORKERS = Setting("MAX_WORKERS", "50", "Concurrent workers (and AMQP prefetch) per process")
+LOG_LEVEL = Setting("LOG_LEVEL", "INFO", "Python log level of every process")
+MIGRATE_ON_START = Setting(
+    "MIGRATE_ON_START", "true", "Apply the service's migrations when its process starts"
+)
+OUTBOX_INTERVAL_SECONDS = Setting(
+    "OUTBOX_INTERVAL_SECONDS", "1.0", "How often each service re-sends unpublished events"
+)
+CVT_ADMIN_EMAIL = Setting("CVT_ADMIN_EMAIL", "admin@cvt.co.zw", "Seeded CVT staff user's email")
+CVT_ADMIN_PASSWORD = Setting(
+    "CVT_ADMIN_PASSWORD", "", "Seeded staff password; empty = generate one and print it once"
+)
+CVT_ADMIN_NAME = Setting("CVT_ADMIN_NAME", "CVT Administrator", "Seeded staff user's name")
+CVT_VAR_DIR = Setting("CVT_VAR_DIR", "var", "Where `make up` keeps pid files and logs")
+
+
+def database_setting(service: str) -> Setting:
+    return Setting(
+        f"{service.upper()}_DATABASE_URL",
+        "",
+        f"Database of the {service} service (falls back to DATABASE_URL)",
+    )
+
+
+def database_url(service: str) -> str:
+    return database_setting(service).get() or DATABASE_URL.get()
+
+
+def all_settings() -> list[Setting]:
+    plain = [value for value in globals().values() if isinstance(value, Setting)]
+    return plain + [database_setting(service) for service in SERVICES]
+
+
+def cors_origins() -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/") for o in CORS_ORIGINS.get().split(",") if o.strip())
+
+
+def flag(setting: Setting) -> bool:
+    return setting.get().strip().lower() in {"1", "true", "yes", "on"}
+
+
+def nameko_config() -> dict[str, object]:
+    return {
+        "AMQP_URI": AMQP_URI.get(),
+        "WEB_SERVER_ADDRESS": GATEWAY_ADDRESS.get(),
+        "max_workers": int(MAX_WORKERS.get()),
+        "serializer": "json",
+        # nameko's own call-id stack: enough to trace gateway -> service -> service.
+        "PARENT_CALLS_TRACKED": 5,
+    }

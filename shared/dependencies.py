@@ -1,0 +1,106 @@
+"""Nameko DependencyProviders shared by every service. Kept thin on purpose: the domain
+code below them only sees a `UnitOfWork` and a `CallContext`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import eventlet
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from shared import config, context, migrations
+from shared.db import StandardTables
+from shared.outbox import OutboxRelay
+from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+class CallContextProvider(DependencyProvider):
+    """Binds the caller's context (request id, actor) to the worker's greenthread, so log
+    lines and audit rows carry it; injects it as `self.call_context`."""
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        context.bind(self.get_dependency(worker_ctx))
+
+    def get_dependency(self, worker_ctx: Any) -> context.CallContext:
+        ctx = context.CallContext.from_context_data(worker_ctx.data)
+        if isinstance(worker_ctx.entrypoint, EventHandler):
+            # Reacting to an event is the system's doing; the request id still ties it to
+            # the request that caused it.
+            return context.CallContext(request_id=ctx.request_id, actor_type="system")
+        return ctx
+
+
+class Store:
+    """What a worker gets: transactions on the service's database."""
+
+    def __init__(self, provider: Database) -> None:
+        self._provider = provider
+
+    def transaction(self) -> UnitOfWork:
+        p = self._provider
+        return UnitOfWork(p.session_factory, p.tables, after_commit=p.relay.publish_pending)
+
+    def ping(self) -> None:
+        with self._provider.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+
+class Database(DependencyProvider):
+    """The service's PostgreSQL schema: migrated at start, pooled engine, outbox relay.
+
+    Greenthreads make psycopg2 cooperative because the launcher monkey-patches everything
+    before anything is imported (see shared/launcher.py).
+    """
+
+    def __init__(self, service: str, tables: StandardTables, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.service = service
+        self.tables = tables
+        self.engine: Engine
+        self._relay_thread: Any = None
+
+    def setup(self) -> None:
+        url = config.database_url(self.service)
+        if config.flag(config.MIGRATE_ON_START):
+            migrations.upgrade(self.service, url)
+        self.engine = create_engine(
+            url,
+            pool_size=int(config.MAX_WORKERS.get()),
+            max_overflow=5,
+            pool_pre_ping=True,
+        )
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.relay = OutboxRelay(
+            self.service,
+            str(self.container.config["AMQP_URI"]),
+            self.session_factory,
+            self.tables.outbox_message,
+        )
+
+    def start(self) -> None:
+        self._relay_thread = self.container.spawn_managed_thread(self._relay_forever)
+
+    def stop(self) -> None:
+        if self._relay_thread is not None:
+            self._relay_thread.kill()
+        self.engine.dispose()
+
+    def _relay_forever(self) -> None:
+        interval = float(config.OUTBOX_INTERVAL_SECONDS.get())
+        while True:
+            try:
+                self.relay.drain()
+            except Exception:
+                # Broker or database away: the rows stay unpublished and we try again.
+                log.warning("outbox relay pass failed; retrying", exc_info=True)
+            eventlet.sleep(interval)
+
+    def get_dependency(self, worker_ctx: Any) -> Store:
+        return Store(self)

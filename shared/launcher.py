@@ -1,0 +1,42 @@
+"""Runs one service, or the gateway, as a process of its own.
+
+    python -m shared.launcher billing
+
+Monkey-patching happens here, before anything else is imported, so psycopg2, kombu and
+the standard library all cooperate under eventlet.
+"""
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import importlib  # noqa: E402
+import sys  # noqa: E402
+
+from nameko.cli.run import run  # noqa: E402
+
+from shared import config, logs  # noqa: E402
+
+COMPONENTS = {name: f"services.{name}.service" for name in config.SERVICES} | {
+    "gateway": "gateway.service"
+}
+
+
+def service_class(component: str) -> type:
+    module = importlib.import_module(COMPONENTS[component])
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == component:
+            return value
+    raise LookupError(f"{COMPONENTS[component]} defines no service named {component!r}")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2 or argv[1] not in COMPONENTS:
+        raise SystemExit(f"usage: python -m shared.launcher {{{','.join(COMPONENTS)}}}")
+    component = argv[1]
+    logs.configure(component)
+    run([service_class(component)], config.nameko_config())
+
+
+if __name__ == "__main__":
+    main(sys.argv)

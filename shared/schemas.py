@@ -1,0 +1,31 @@
+"""Marshmallow conventions: unknown fields are rejected, errors name the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError
+
+from shared.errors import ValidationFailed
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    """Validate `data`; raise `ValidationFailed` naming every field at fault."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", {"_schema": ["not an object"]})
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed("invalid input", _field_messages(exc.messages)) from exc
+
+
+def _field_messages(messages: Any) -> dict[str, Any]:
+    if isinstance(messages, dict):
+        return {str(key): value for key, value in messages.items()}
+    return {"_schema": messages}

@@ -1,0 +1,108 @@
+"""One transaction, its audit rows and its outgoing events, committed together.
+
+    with db.transaction() as uow:
+        org = Organization(...)
+        uow.session.add(org)
+        uow.audit("organization.created", "Organization", org.id)
+        uow.emit("organization.created", {...})
+
+Leaving the block commits; an exception rolls everything back, so a change without its
+audit row or its event cannot exist. Handlers commit inside the entrypoint, before nameko
+acknowledges the message or sends the RPC reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared import context
+from shared.clock import utcnow
+from shared.db import StandardTables
+from shared.ids import cuid
+
+log = logging.getLogger(__name__)
+
+HEADER_PREFIX = "nameko."
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        tables: StandardTables,
+        after_commit: Callable[[list[str]], Any] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self.tables = tables
+        self._after_commit = after_commit
+        self._emitted: list[str] = []
+        self.session: Session
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self._emitted = []
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        finally:
+            self.session.close()
+        if exc_type is None and self._emitted and self._after_commit is not None:
+            # Fast path only: if this fails the relay loop publishes the rows later.
+            try:
+                self._after_commit(self._emitted)
+            except Exception:
+                log.warning(
+                    "publishing %d event(s) deferred to the outbox relay",
+                    len(self._emitted),
+                    exc_info=True,
+                )
+
+    def audit(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        ctx = context.current()
+        self.session.add(
+            self.tables.audit_log(
+                actor_id=ctx.actor_id,
+                actor_type=ctx.actor_type,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                metadata_=metadata,
+                ip_address=ctx.client_ip,
+                user_agent=ctx.user_agent,
+                request_id=ctx.request_id,
+            )
+        )
+
+    def emit(self, event_type: str, payload: dict[str, Any]) -> str:
+        """Queue an event for publication once (and only if) this transaction commits."""
+        event_id = cuid()
+        headers = {HEADER_PREFIX + k: v for k, v in context.current().to_context_data().items()}
+        body = {**payload, "event_id": event_id, "occurred_at": utcnow().isoformat()}
+        self.session.add(
+            self.tables.outbox_message(
+                id=event_id, event_type=event_type, payload=body, headers=headers
+            )
+        )
+        self._emitted.append(event_id)
+        return event_id
