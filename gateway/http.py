@@ -187,6 +187,8 @@ class JsonRoute(HttpRequestHandler):
     server = ApiWebServer()
 
     def __init__(self, method: str, url: str, spec: RouteSpec, **kwargs: Any) -> None:
+        # Domain errors are answers, not faults: nameko logs them as warnings.
+        kwargs.setdefault("expected_exceptions", DomainError)
         super().__init__(method, url, **kwargs)
         self.spec = spec
 

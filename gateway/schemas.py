@@ -34,5 +34,8 @@ class OrganizationDetailSchema(OrganizationSchema):
     billing_account = fields.Nested(
         BillingAccountSchema,
         allow_none=True,
-        metadata={"description": "null until billing has opened the account"},
+        metadata={
+            "description": "null until billing has opened the account "
+            "(or while billing is not answering)"
+        },
     )

@@ -14,7 +14,9 @@ from gateway.schemas import HealthSchema, OrganizationDetailSchema, ReadySchema
 from services.identity.schemas import OrganizationCreateSchema, OrganizationSchema
 from shared import config
 from shared.dependencies import CallContextProvider
-from shared.errors import NotFound
+from shared.errors import NotFound, Unavailable
+
+BILLING_STATUS_TIMEOUT = 3.0
 
 
 class GatewayService:
@@ -81,7 +83,9 @@ class GatewayService:
     def get_organization(self, request: Request, org_id: str) -> dict[str, Any]:
         organization = call(self.identity.get_organization, org_id)
         try:
-            account = call(self.billing.get_billing_account, org_id)
-        except NotFound:
-            account = None  # billing opens it from the event; it may not have yet
+            account = call(self.billing.get_billing_account, org_id, timeout=BILLING_STATUS_TIMEOUT)
+        except (NotFound, Unavailable):
+            # Not opened yet (billing reacts to the event), or billing is down: the
+            # organization itself is still worth showing.
+            account = None
         return {**organization, "billing_account": account}

@@ -9,8 +9,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.billing.models import BillingAccount
 from services.billing.schemas import BillingAccountSchema
+from services.billing.settings import DEFAULTS, GRACE_PERIOD_DAYS
 from shared.errors import NotFound, ValidationFailed
 from shared.ids import cuid, is_cuid
+from shared.settings import get_setting
 from shared.unit_of_work import UnitOfWork
 
 
@@ -19,9 +21,14 @@ def open_billing_account(uow: UnitOfWork, organization_id: str) -> bool:
     if not is_cuid(organization_id):
         raise ValidationFailed("bad organization id", {"organization_id": ["not a CUID"]})
     account_id = cuid()
+    grace_period_days = int(get_setting(uow, GRACE_PERIOD_DAYS, DEFAULTS[GRACE_PERIOD_DAYS]))
     inserted = uow.session.scalar(
         insert(BillingAccount)
-        .values(id=account_id, organization_id=organization_id)
+        .values(
+            id=account_id,
+            organization_id=organization_id,
+            grace_period_days=grace_period_days,
+        )
         .on_conflict_do_nothing(index_elements=[BillingAccount.organization_id])
         .returning(BillingAccount.id)
     )

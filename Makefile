@@ -1,0 +1,61 @@
+# The two commands that matter: `make up` (run the whole suite) and `make test`.
+# Both set up everything they need on a fresh machine of this kind.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install up down status restart logs migrate seed env test test-unit test-integration lint format clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+up: install          ## create databases, migrate, seed, start every process, wait until ready
+	$(PY) -m ops up
+
+down: install        ## stop every process
+	$(PY) -m ops down
+
+status: install
+	$(PY) -m ops status
+
+restart: install     ## make restart C=billing
+	$(PY) -m ops restart $(C)
+
+logs:                ## make logs C=billing
+	tail -n 100 -f var/log/$(C).log
+
+migrate: install
+	$(PY) -m ops migrate
+
+seed: install
+	$(PY) -m ops seed
+
+env: install
+	$(PY) -m ops env
+
+test: install        ## every test: unit and integration (needs RabbitMQ + PostgreSQL, or Docker)
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest -m "not integration"
+
+test-integration: install
+	$(PY) -m pytest -m integration
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,41 @@
+"""Fixtures every test folder can use. Monkey-patching comes first: nameko's pytest plugin
+no longer does it (2.14), and containers and psycopg2 need it."""
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import AbstractContextManager  # noqa: E402
+
+import pytest  # noqa: E402
+
+from ops import database  # noqa: E402
+from shared.unit_of_work import UnitOfWork  # noqa: E402
+from tests.harness import RunEnvironment, run_environment  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def test_environment() -> Iterator[RunEnvironment]:
+    """A fresh database (every service's schema migrated) and vhost for this test run."""
+    with run_environment() as env:
+        saved = {name: os.environ.get(name) for name in env.as_env()}
+        os.environ.update(env.as_env())
+        try:
+            database.migrate_all()
+            yield env
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+@pytest.fixture
+def unit_of_work(
+    test_environment: RunEnvironment,
+) -> Callable[[str], AbstractContextManager[UnitOfWork]]:
+    """`with unit_of_work("billing") as uow:` on the run's database, outside any service."""
+    return database.unit_of_work

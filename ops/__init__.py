@@ -1,0 +1,1 @@
+"""Operations: the local process supervisor and the admin commands (`python -m ops`)."""

@@ -1,0 +1,112 @@
+"""`python -m ops <command>`: run and operate the suite on this machine.
+
+up                 create databases, migrate, seed, start everything, wait until ready
+down               stop everything
+start|stop|restart|kill COMPONENT
+status             which components run, their pids and logs
+migrate [SERVICE]  apply migrations (all services by default)
+seed               staff admin user and default settings (idempotent)
+env                every environment variable the suite reads
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ops import database, processes
+from ops.seed import seed
+from ops.table import format_table
+from shared import config, migrations
+
+
+def supervisor() -> processes.Supervisor:
+    return processes.Supervisor(Path(config.CVT_VAR_DIR.get()).resolve())
+
+
+def cmd_up(_: argparse.Namespace) -> None:
+    created = database.create_databases()
+    print(f"databases: {'created ' + ', '.join(created) if created else 'present'}")
+    database.migrate_all()
+    print("migrations: applied")
+    print(format_table(["seed", "outcome"], seed()))
+    sup = supervisor()
+    sup.start_all()
+    print(f"starting {len(processes.COMPONENTS)} processes; waiting for /v1/ready ...")
+    body = sup.wait_ready()
+    print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
+    print(format_table(["service", "health"], sorted(body["services"].items())))
+    print(f"\ngateway: {sup.gateway_url}   (docs: {sup.gateway_url}/v1/docs)")
+
+
+def cmd_down(_: argparse.Namespace) -> None:
+    sup = supervisor()
+    rows = [(c, "stopped" if sup.stop(c) else "was not running") for c in processes.COMPONENTS]
+    print(format_table(["component", "result"], rows))
+
+
+def cmd_status(_: argparse.Namespace) -> None:
+    sup = supervisor()
+    print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
+    ok, body = sup.ready()
+    print(f"\n/v1/ready: {'ready' if ok else body.get('error', {}).get('message', body)}")
+
+
+def cmd_component(args: argparse.Namespace) -> None:
+    sup = supervisor()
+    if args.command in ("stop", "restart"):
+        sup.stop(args.component)
+    if args.command == "kill":
+        sup.kill(args.component)
+    if args.command in ("start", "restart"):
+        print(f"{args.component}: pid {sup.start(args.component)}")
+    print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    database.create_databases()
+    for service in args.services or config.SERVICES:
+        migrations.upgrade(service)
+        print(f"{service}: migrated to head")
+
+
+def cmd_seed(_: argparse.Namespace) -> None:
+    print(format_table(["seed", "outcome"], seed()))
+
+
+def cmd_env(_: argparse.Namespace) -> None:
+    rows = [(s.name, s.default or "-", s.help) for s in config.all_settings()]
+    print(format_table(["variable", "default", "meaning"], rows))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up").set_defaults(run=cmd_up)
+    commands.add_parser("down").set_defaults(run=cmd_down)
+    commands.add_parser("status").set_defaults(run=cmd_status)
+    for name in ("start", "stop", "restart", "kill"):
+        sub = commands.add_parser(name)
+        sub.add_argument("component", choices=processes.COMPONENTS)
+        sub.set_defaults(run=cmd_component)
+    migrate = commands.add_parser("migrate")
+    migrate.add_argument("services", nargs="*", choices=[[], *config.SERVICES], default=[])
+    migrate.set_defaults(run=cmd_migrate)
+    commands.add_parser("seed").set_defaults(run=cmd_seed)
+    commands.add_parser("env").set_defaults(run=cmd_env)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except processes.SupervisorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

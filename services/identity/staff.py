@@ -1,0 +1,39 @@
+"""CVT staff users: created by ops, never by sign-up."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from services.identity.models import Account, User
+from services.identity.passwords import hash_password
+from shared.clock import utcnow
+from shared.unit_of_work import UnitOfWork
+
+CREDENTIAL_PROVIDER = "credential"
+
+
+def ensure_staff_user(uow: UnitOfWork, email: str, name: str, password: str) -> tuple[User, bool]:
+    """Create the staff user, or make an existing user staff. Returns (user, created).
+
+    An existing user's password is left alone: re-running the seed must not reset it.
+    """
+    email = email.strip().lower()
+    user = uow.session.scalar(select(User).where(User.email == email))
+    if user is not None:
+        if not user.is_admin:
+            user.is_admin = True
+            uow.audit("user.made_staff", "User", user.id, {"email": email})
+        return user, False
+    user = User(email=email, name=name, is_admin=True, email_verified=utcnow())
+    uow.session.add(user)
+    uow.session.flush()
+    uow.session.add(
+        Account(
+            user_id=user.id,
+            account_id=user.id,
+            provider_id=CREDENTIAL_PROVIDER,
+            password=hash_password(password),
+        )
+    )
+    uow.audit("user.staff_created", "User", user.id, {"email": email})
+    return user, True

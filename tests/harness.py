@@ -1,0 +1,183 @@
+"""Where tests find RabbitMQ and PostgreSQL, and how each run gets its own.
+
+Order: the servers named by DATABASE_URL / AMQP_URI (defaulting to the local ones); else,
+where a Docker engine answers, throwaway testcontainers; else fail with what to start.
+Each run gets a fresh database and a fresh RabbitMQ vhost, dropped at the end, so runs
+never see each other's data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import requests
+from kombu import Connection
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import URL, make_url
+
+from shared import config
+
+HOW_TO_START = """\
+Integration tests need RabbitMQ and PostgreSQL, and none answered:
+  PostgreSQL at {pg} ({pg_error})
+  RabbitMQ at {amqp} ({amqp_error})
+and no Docker engine is available for testcontainers. Start them, e.g.:
+  rabbitmq-server -detached
+  pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
+or point DATABASE_URL and AMQP_URI at servers that run."""
+
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    database_url: str
+    amqp_uri: str
+
+    def as_env(self) -> dict[str, str]:
+        return {config.DATABASE_URL.name: self.database_url, config.AMQP_URI.name: self.amqp_uri}
+
+
+def _postgres_error(server: URL) -> str | None:
+    try:
+        engine = create_engine(server, poolclass=pool.NullPool, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:
+        return str(exc).splitlines()[0]
+
+
+def _amqp_error(uri: str) -> str | None:
+    try:
+        with Connection(uri, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+        return None
+    except Exception as exc:
+        return str(exc)
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def _with_vhost(uri: str, vhost: str) -> str:
+    parts = urllib.parse.urlsplit(uri)
+    return parts._replace(path="/" + urllib.parse.quote(vhost, safe="")).geturl()
+
+
+def _vhost_admin(uri: str) -> tuple[Callable[[str], None], Callable[[str], None]]:
+    """Create/delete vhosts via the management API if it answers, else via rabbitmqctl."""
+    parts = urllib.parse.urlsplit(uri)
+    api = f"http://{parts.hostname}:15672/api"
+    auth = (
+        urllib.parse.unquote(parts.username or "guest"),
+        urllib.parse.unquote(parts.password or "guest"),
+    )
+    try:
+        requests.get(f"{api}/overview", auth=auth, timeout=2).raise_for_status()
+    except requests.RequestException:
+        ctl = shutil.which("rabbitmqctl")
+        if ctl is None:
+            raise RuntimeError(
+                "cannot create a RabbitMQ vhost for this run: enable the management plugin "
+                "(rabbitmq-plugins enable rabbitmq_management) or install rabbitmqctl"
+            ) from None
+
+        def create(vhost: str) -> None:
+            subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
+            subprocess.run(
+                [ctl, "-q", "set_permissions", "-p", vhost, auth[0], ".*", ".*", ".*"],
+                check=True,
+                capture_output=True,
+            )
+
+        def delete(vhost: str) -> None:
+            subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
+
+        return create, delete
+
+    def create_api(vhost: str) -> None:
+        name = urllib.parse.quote(vhost, safe="")
+        requests.put(f"{api}/vhosts/{name}", auth=auth, timeout=10).raise_for_status()
+        requests.put(
+            f"{api}/permissions/{name}/{urllib.parse.quote(auth[0])}",
+            auth=auth,
+            data=json.dumps({"configure": ".*", "write": ".*", "read": ".*"}),
+            headers={"content-type": "application/json"},
+            timeout=10,
+        ).raise_for_status()
+
+    def delete_api(vhost: str) -> None:
+        requests.delete(f"{api}/vhosts/{urllib.parse.quote(vhost, safe='')}", auth=auth, timeout=10)
+
+    return create_api, delete_api
+
+
+@contextmanager
+def _run_on(server: URL, amqp_base: str, make_vhost: bool) -> Iterator[RunEnvironment]:
+    run_id = uuid.uuid4().hex[:10]
+    database = f"cvt_test_{run_id}"
+    admin = create_engine(server, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    amqp_uri = amqp_base
+    delete_vhost: Callable[[str], None] | None = None
+    if make_vhost:
+        create_vhost, delete_vhost = _vhost_admin(amqp_base)
+        create_vhost(f"cvt-test-{run_id}")
+        amqp_uri = _with_vhost(amqp_base, f"cvt-test-{run_id}")
+    try:
+        yield RunEnvironment(
+            database_url=server.set(database=database).render_as_string(hide_password=False),
+            amqp_uri=amqp_uri,
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+        if delete_vhost is not None:
+            delete_vhost(f"cvt-test-{run_id}")
+
+
+@contextmanager
+def run_environment() -> Iterator[RunEnvironment]:
+    server = make_url(config.DATABASE_URL.get()).set(database="postgres")
+    amqp = config.AMQP_URI.get()
+    pg_error, amqp_error = _postgres_error(server), _amqp_error(amqp)
+    if pg_error is None and amqp_error is None:
+        with _run_on(server, amqp, make_vhost=True) as env:
+            yield env
+        return
+    if not _docker_engine_answers():
+        raise RuntimeError(
+            HOW_TO_START.format(
+                pg=server.render_as_string(hide_password=True),
+                pg_error=pg_error or "ok",
+                amqp=amqp,
+                amqp_error=amqp_error or "ok",
+            )
+        )
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with PostgresContainer("postgres:15") as pg, RabbitMqContainer("rabbitmq:3.10") as mq:
+        container_server = make_url(pg.get_connection_url()).set(
+            drivername="postgresql+psycopg2", database="postgres"
+        )
+        params = mq.get_connection_params()
+        container_amqp = f"amqp://guest:guest@{params.host}:{params.port}/"
+        # A throwaway broker is already private to this run: no vhost needed.
+        with _run_on(container_server, container_amqp, make_vhost=False) as env:
+            yield env
