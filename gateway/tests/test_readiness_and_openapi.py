@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import eventlet
+import pytest
+
+from gateway import readiness
+from gateway.http import ROUTES
+from gateway.openapi import build_spec
+from shared.errors import Unavailable
+
+
+class FakeHealth:
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+
+    def call_async(self) -> FakeHealth:
+        return self
+
+    def result(self) -> dict:
+        if self.behaviour == "hang":
+            eventlet.sleep(10)
+        if self.behaviour == "fail":
+            raise RuntimeError("db down")
+        return {"status": "ok"}
+
+
+def test_ready_when_every_service_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readiness, "broker_reachable", lambda uri, timeout: True)
+    result = readiness.check_ready("amqp://x", {"a": FakeHealth("ok"), "b": FakeHealth("ok")}, 0.2)
+    assert result == {"status": "ready", "services": {"a": "ok", "b": "ok"}}
+
+
+def test_not_ready_names_the_services_that_did_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readiness, "broker_reachable", lambda uri, timeout: True)
+    methods = {"ok": FakeHealth("ok"), "slow": FakeHealth("hang"), "broken": FakeHealth("fail")}
+    with pytest.raises(Unavailable) as caught:
+        readiness.check_ready("amqp://x", methods, 0.2)
+    assert caught.value.message == "not ready: broken, slow"
+    assert caught.value.fields == {
+        "slow": ["no answer within 0.2 s"],
+        "broken": ["failed: RuntimeError"],
+    }
+
+
+def test_not_ready_without_a_broker() -> None:
+    with pytest.raises(Unavailable) as caught:
+        readiness.check_ready("amqp://guest:guest@127.0.0.1:1/", {"a": FakeHealth("ok")}, 0.5)
+    assert caught.value.fields == {"broker": ["down"]}
+
+
+def test_openapi_documents_every_route() -> None:
+    import gateway.service  # noqa: F401  (registers the routes)
+
+    spec = build_spec(ROUTES)
+    documented = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops}
+    assert len(ROUTES) == len(documented)
+    assert ("POST", "/v1/organizations") in documented
+    assert ("GET", "/v1/organizations/{org_id}") in documented
+    assert "Error" in spec["components"]["schemas"]
