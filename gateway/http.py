@@ -69,8 +69,9 @@ def response_for_exception(exc: BaseException, request_id: str) -> Response:
     """The one place where an exception becomes an HTTP answer."""
     if isinstance(exc, DomainError):
         response = error_response(exc.status, exc.code, exc.message, request_id, exc.fields)
-        if isinstance(exc, Unavailable):
-            response.headers["Retry-After"] = "5"
+        retry_after = exc.retry_after or (5 if isinstance(exc, Unavailable) else None)
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
         return response
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         return error_response(exc.code, _http_error_code(exc), exc.description or "", request_id)

@@ -33,7 +33,7 @@ class CallContextProvider(DependencyProvider):
         if isinstance(worker_ctx.entrypoint, EventHandler):
             # Reacting to an event is the system's doing; the request id still ties it to
             # the request that caused it.
-            return context.CallContext(request_id=ctx.request_id, actor_type="system")
+            return context.CallContext(request_id=ctx.request_id, actor_type=context.SYSTEM)
         return ctx
 
 

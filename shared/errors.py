@@ -21,8 +21,11 @@ class DomainError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, fields: FieldErrors | None = None) -> None:
-        super().__init__(message, dict(fields or {}))
+    def __init__(
+        self, message: str, fields: FieldErrors | None = None, retry_after: int | None = None
+    ) -> None:
+        # Everything lives in `args`: that is what nameko serializes across RPC.
+        super().__init__(message, dict(fields or {}), retry_after)
 
     @property
     def message(self) -> str:
@@ -31,6 +34,11 @@ class DomainError(Exception):
     @property
     def fields(self) -> dict[str, Any]:
         return self.args[1]
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds after which trying again may succeed (429, 503)."""
+        return self.args[2]
 
     def __str__(self) -> str:
         return self.message

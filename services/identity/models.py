@@ -5,12 +5,12 @@ Verification, ApiKey). Secrets are stored only as hashes: `Session.token_hash`,
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import ARRAY, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.authorization import MemberRole
 from shared.db import (
     TYPE_ANNOTATION_MAP,
     defaults_to_now,
@@ -28,13 +28,6 @@ class Base(DeclarativeBase):
 
 
 tables = standard_tables(Base)
-
-
-class MemberRole(enum.StrEnum):
-    OWNER = "OWNER"
-    ADMIN = "ADMIN"
-    MEMBER = "MEMBER"
-    BILLING = "BILLING"
 
 
 class Organization(Base):
@@ -150,3 +143,34 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = defaults_to_now()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class Invitation(Base):
+    """An invitation to join an organization (not in the seed; better-auth's organization
+    plugin has the same table). The emailed token is stored only as a hash."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(index=True)
+    role: Mapped[MemberRole] = mapped_column(enum_type(MemberRole))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per key ("email:<address>" or "ip:<address>") in a fixed window."""
+
+    __tablename__ = "sign_in_throttles"
+
+    key: Mapped[str] = mapped_column(primary_key=True)
+    window_started_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")

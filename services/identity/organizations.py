@@ -9,8 +9,21 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
-from services.identity.models import Organization
-from services.identity.schemas import OrganizationCreateSchema, OrganizationSchema
+from services.identity.api_keys import announce_revocation
+from services.identity.models import ApiKey, Organization, OrganizationMember
+from services.identity.schemas import (
+    OrganizationCreateSchema,
+    OrganizationSchema,
+    OrganizationUpdateSchema,
+)
+from shared.authorization import (
+    DELETE_ORGANIZATION,
+    MANAGE_ORGANIZATION,
+    VIEW_ORGANIZATION,
+    MemberRole,
+    authorize,
+    require_user,
+)
 from shared.errors import Conflict, NotFound
 from shared.schemas import load
 from shared.unit_of_work import UnitOfWork
@@ -31,7 +44,16 @@ def _free_slug(uow: UnitOfWork, wanted: str | None, name: str) -> str:
     return slug
 
 
+def _organization(uow: UnitOfWork, organization_id: str) -> Organization:
+    organization = uow.session.get(Organization, organization_id)
+    if organization is None:
+        raise NotFound("organization not found", {"organization_id": ["not found"]})
+    return organization
+
+
 def create_organization(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
+    """The signed-in creator becomes its OWNER."""
+    ctx = require_user()
     fields = load(OrganizationCreateSchema(), data)
     organization = Organization(**fields)
     organization.slug = _free_slug(uow, fields.get("slug"), fields["name"])
@@ -40,6 +62,11 @@ def create_organization(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]
         uow.session.flush()
     except IntegrityError as exc:
         raise Conflict("slug already taken", {"slug": ["already taken"]}) from exc
+    uow.session.add(
+        OrganizationMember(
+            organization_id=organization.id, user_id=ctx.actor_id, role=MemberRole.OWNER
+        )
+    )
     uow.audit("organization.created", "Organization", organization.id, {"slug": organization.slug})
     uow.emit(
         "organization.created",
@@ -48,13 +75,42 @@ def create_organization(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]
             "name": organization.name,
             "slug": organization.slug,
             "email": organization.email,
+            "owner_user_id": ctx.actor_id,
         },
     )
     return OrganizationSchema().dump(organization)
 
 
 def get_organization(uow: UnitOfWork, organization_id: str) -> dict[str, Any]:
-    organization = uow.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization not found", {"organization_id": ["not found"]})
+    authorize(organization_id, VIEW_ORGANIZATION)
+    return OrganizationSchema().dump(_organization(uow, organization_id))
+
+
+def update_organization(
+    uow: UnitOfWork, organization_id: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    authorize(organization_id, MANAGE_ORGANIZATION)
+    fields = load(OrganizationUpdateSchema(), data)
+    organization = _organization(uow, organization_id)
+    for name, value in fields.items():
+        setattr(organization, name, value)
+    uow.audit("organization.updated", "Organization", organization.id, {"fields": sorted(fields)})
+    uow.emit("organization.updated", {"organization_id": organization.id, **_contact(organization)})
     return OrganizationSchema().dump(organization)
+
+
+def _contact(organization: Organization) -> dict[str, Any]:
+    return {"name": organization.name, "email": organization.email}
+
+
+def delete_organization(uow: UnitOfWork, organization_id: str) -> None:
+    """Members, invitations and API keys go with it; billing keeps its records."""
+    authorize(organization_id, DELETE_ORGANIZATION)
+    organization = _organization(uow, organization_id)
+    keys = uow.session.scalars(
+        select(ApiKey).where(ApiKey.organization_id == organization_id, ApiKey.is_active)
+    ).all()
+    announce_revocation(uow, list(keys))
+    uow.session.delete(organization)
+    uow.audit("organization.deleted", "Organization", organization_id, {"slug": organization.slug})
+    uow.emit("organization.deleted", {"organization_id": organization_id})

@@ -6,10 +6,9 @@ from sqlalchemy import select
 
 from services.identity.models import Account, User
 from services.identity.passwords import hash_password
+from services.identity.users import CREDENTIAL_PROVIDER, normalize_email
 from shared.clock import utcnow
 from shared.unit_of_work import UnitOfWork
-
-CREDENTIAL_PROVIDER = "credential"
 
 
 def ensure_staff_user(uow: UnitOfWork, email: str, name: str, password: str) -> tuple[User, bool]:
@@ -17,7 +16,7 @@ def ensure_staff_user(uow: UnitOfWork, email: str, name: str, password: str) -> 
 
     An existing user's password is left alone: re-running the seed must not reset it.
     """
-    email = email.strip().lower()
+    email = normalize_email(email)
     user = uow.session.scalar(select(User).where(User.email == email))
     if user is not None:
         if not user.is_admin:

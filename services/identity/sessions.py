@@ -1,0 +1,132 @@
+"""Sign-in sessions. The token goes to the client once; the database keeps its hash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from services.identity import throttle
+from services.identity.models import OrganizationMember, Session, User
+from services.identity.passwords import hash_password, verify_password
+from services.identity.schemas import SessionSchema, SignInSchema, UserSchema
+from services.identity.users import credential_of, normalize_email, user_by_email
+from shared import context
+from shared.authorization import require_user
+from shared.clock import utcnow
+from shared.errors import DomainError, Forbidden, Unauthorized
+from shared.schemas import load
+from shared.tokens import csrf_token_for, new_secret, secret_hash
+from shared.unit_of_work import UnitOfWork
+
+SESSION_LIFETIME = timedelta(days=7)
+# Verifying against this keeps an unknown email as slow as a wrong password.
+_DUMMY_HASH = hash_password(new_secret())
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    """A failed sign-in must still commit its failure count, so the domain returns the
+    error instead of raising it inside the transaction."""
+
+    signed_in: dict[str, Any] | None = None
+    error: DomainError | None = None
+
+    def result(self) -> dict[str, Any]:
+        if self.error is not None:
+            raise self.error
+        assert self.signed_in is not None
+        return self.signed_in
+
+
+def sign_in(uow: UnitOfWork, data: dict[str, Any]) -> SignInOutcome:
+    fields = load(SignInSchema(), data)
+    email = normalize_email(fields["email"])
+    ctx = context.current()
+    throttle.check(uow, email, ctx.client_ip)
+    user = user_by_email(uow, email)
+    account = credential_of(uow, user.id) if user else None
+    stored_hash = account.password if account and account.password else _DUMMY_HASH
+    if not verify_password(stored_hash, fields["password"]) or user is None:
+        throttle.record_failure(uow, email, ctx.client_ip)
+        uow.audit("session.sign_in_failed", "User", user.id if user else email)
+        return SignInOutcome(error=Unauthorized("wrong email or password"))
+    if user.email_verified is None:
+        return SignInOutcome(
+            error=Forbidden("verify your email address first", {"email": ["not verified"]})
+        )
+    throttle.clear(uow, email)
+    token = new_secret()
+    session = Session(
+        user_id=user.id,
+        token_hash=secret_hash(token),
+        expires_at=utcnow() + SESSION_LIFETIME,
+        ip_address=ctx.client_ip,
+        user_agent=(ctx.user_agent or "")[:500] or None,
+    )
+    uow.session.add(session)
+    uow.session.flush()
+    uow.audit("session.created", "Session", session.id, {"user_id": user.id})
+    return SignInOutcome(
+        signed_in={
+            "token": token,
+            "csrf_token": csrf_token_for(token),
+            "expires_at": session.expires_at.isoformat(),
+            "user": UserSchema().dump(user),
+        }
+    )
+
+
+def authenticate_session(
+    uow: UnitOfWork, token: str, organization_id: str | None = None
+) -> dict[str, Any]:
+    """Who holds this session token, and their role in `organization_id` if one is named.
+    Called by the gateway on every request made with a session."""
+    row = uow.session.execute(
+        select(Session, User)
+        .join(User, User.id == Session.user_id)
+        .where(Session.token_hash == secret_hash(token))
+    ).first()
+    if row is None or row.Session.expires_at <= utcnow():
+        raise Unauthorized("session expired or signed out")
+    session, user = row
+    role = None
+    if organization_id:
+        role = uow.session.scalar(
+            select(OrganizationMember.role).where(
+                OrganizationMember.organization_id == organization_id,
+                OrganizationMember.user_id == user.id,
+            )
+        )
+    return {
+        "user_id": user.id,
+        "email": user.email,
+        "is_staff": user.is_admin,
+        "session_id": session.id,
+        "role": role.value if role else None,
+    }
+
+
+def sign_out(uow: UnitOfWork) -> None:
+    ctx = require_user()
+    uow.session.execute(delete(Session).where(Session.id == ctx.session_id))
+    uow.audit("session.ended", "Session", ctx.session_id or "")
+
+
+def sign_out_everywhere(uow: UnitOfWork) -> int:
+    ctx = require_user()
+    ended = uow.session.execute(delete(Session).where(Session.user_id == ctx.actor_id)).rowcount
+    uow.audit("session.ended_all", "User", ctx.actor_id or "", {"sessions_ended": ended})
+    return ended
+
+
+def list_sessions(uow: UnitOfWork) -> list[dict[str, Any]]:
+    ctx = require_user()
+    sessions = uow.session.scalars(
+        select(Session)
+        .where(Session.user_id == ctx.actor_id, Session.expires_at > utcnow())
+        .order_by(Session.created_at.desc())
+    ).all()
+    return [{**SessionSchema().dump(s), "current": s.id == ctx.session_id} for s in sessions]

@@ -1,0 +1,177 @@
+"""People: sign-up, email verification, passwords."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from services.identity.models import (
+    Account,
+    Organization,
+    OrganizationMember,
+    Session,
+    User,
+    Verification,
+)
+from services.identity.passwords import hash_password, verify_password
+from services.identity.schemas import (
+    EmailSchema,
+    OrganizationSchema,
+    PasswordChangeSchema,
+    PasswordResetSchema,
+    SignUpSchema,
+    TokenSchema,
+    UserSchema,
+)
+from shared.authorization import require_staff, require_user
+from shared.clock import utcnow
+from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.schemas import load
+from shared.tokens import new_secret, secret_hash
+from shared.unit_of_work import UnitOfWork
+
+CREDENTIAL_PROVIDER = "credential"
+EMAIL_VERIFICATION = "email-verification"
+PASSWORD_RESET = "password-reset"
+TOKEN_LIFETIMES = {EMAIL_VERIFICATION: timedelta(hours=24), PASSWORD_RESET: timedelta(hours=1)}
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_by_email(uow: UnitOfWork, email: str) -> User | None:
+    return uow.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def credential_of(uow: UnitOfWork, user_id: str) -> Account | None:
+    return uow.session.scalar(
+        select(Account).where(
+            Account.user_id == user_id, Account.provider_id == CREDENTIAL_PROVIDER
+        )
+    )
+
+
+def sign_up(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
+    fields = load(SignUpSchema(), data)
+    email = normalize_email(fields["email"])
+    if user_by_email(uow, email) is not None:
+        raise Conflict("an account with this email exists", {"email": ["already registered"]})
+    user = User(email=email, name=fields.get("name"))
+    uow.session.add(user)
+    uow.session.flush()
+    uow.session.add(
+        Account(
+            user_id=user.id,
+            account_id=user.id,
+            provider_id=CREDENTIAL_PROVIDER,
+            password=hash_password(fields["password"]),
+        )
+    )
+    uow.audit("user.registered", "User", user.id, {"email": email})
+    uow.emit("user.registered", {"user_id": user.id, "email": email, "name": user.name})
+    return UserSchema().dump(user)
+
+
+def issue_token(uow: UnitOfWork, user_id: str, purpose: str) -> dict[str, Any] | None:
+    """A fresh one-time token for an emailed link (notifications asks, right before it
+    sends the mail, so the token exists in plain text only in that mail). Earlier tokens
+    for the same purpose stop working. None when there is nothing to do."""
+    require_staff()  # the suite itself (SYSTEM), never a client
+    user = uow.session.get(User, user_id)
+    if user is None or (purpose == EMAIL_VERIFICATION and user.email_verified is not None):
+        return None
+    identifier = f"{purpose}:{user.id}"
+    uow.session.execute(delete(Verification).where(Verification.identifier == identifier))
+    token = new_secret()
+    uow.session.add(
+        Verification(
+            identifier=identifier,
+            value=secret_hash(token),
+            expires_at=utcnow() + TOKEN_LIFETIMES[purpose],
+        )
+    )
+    return {"token": token, "email": user.email, "name": user.name}
+
+
+def _redeem(uow: UnitOfWork, token: str, purpose: str) -> User:
+    verification = uow.session.scalar(
+        select(Verification).where(Verification.value == secret_hash(token))
+    )
+    if (
+        verification is None
+        or not verification.identifier.startswith(f"{purpose}:")
+        or verification.expires_at <= utcnow()
+    ):
+        raise ValidationFailed("invalid or expired token", {"token": ["invalid or expired"]})
+    user = uow.session.get(User, verification.identifier.split(":", 1)[1])
+    uow.session.delete(verification)
+    if user is None:
+        raise ValidationFailed("invalid or expired token", {"token": ["invalid or expired"]})
+    return user
+
+
+def verify_email(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
+    user = _redeem(uow, load(TokenSchema(), data)["token"], EMAIL_VERIFICATION)
+    user.email_verified = utcnow()
+    uow.audit("user.email_verified", "User", user.id)
+    return UserSchema().dump(user)
+
+
+def request_password_reset(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    """Same answer whether or not the email has an account: no one learns which do."""
+    user = user_by_email(uow, load(EmailSchema(), data)["email"])
+    if user is not None and credential_of(uow, user.id) is not None:
+        uow.audit("user.password_reset_requested", "User", user.id)
+        uow.emit("password_reset.requested", {"user_id": user.id, "email": user.email})
+
+
+def _end_sessions(uow: UnitOfWork, user_id: str, keep_session_id: str | None = None) -> int:
+    statement = delete(Session).where(Session.user_id == user_id)
+    if keep_session_id:
+        statement = statement.where(Session.id != keep_session_id)
+    return uow.session.execute(statement).rowcount
+
+
+def reset_password(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    fields = load(PasswordResetSchema(), data)
+    user = _redeem(uow, fields["token"], PASSWORD_RESET)
+    account = credential_of(uow, user.id)
+    if account is None:
+        raise ValidationFailed("invalid or expired token", {"token": ["invalid or expired"]})
+    account.password = hash_password(fields["password"])
+    # Whoever reset it also proved they own the email address.
+    user.email_verified = user.email_verified or utcnow()
+    ended = _end_sessions(uow, user.id)
+    uow.audit("user.password_reset", "User", user.id, {"sessions_ended": ended})
+
+
+def change_password(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    ctx = require_user()
+    fields = load(PasswordChangeSchema(), data)
+    account = credential_of(uow, ctx.actor_id or "")
+    if account is None or not verify_password(account.password or "", fields["current_password"]):
+        raise ValidationFailed("wrong password", {"current_password": ["wrong password"]})
+    account.password = hash_password(fields["new_password"])
+    ended = _end_sessions(uow, account.user_id, keep_session_id=ctx.session_id)
+    uow.audit("user.password_changed", "User", account.user_id, {"sessions_ended": ended})
+
+
+def get_me(uow: UnitOfWork) -> dict[str, Any]:
+    ctx = require_user()
+    user = uow.session.get(User, ctx.actor_id)
+    if user is None:
+        raise NotFound("user not found")
+    rows = uow.session.execute(
+        select(Organization, OrganizationMember.role)
+        .join(OrganizationMember, OrganizationMember.organization_id == Organization.id)
+        .where(OrganizationMember.user_id == user.id)
+        .order_by(Organization.name)
+    ).all()
+    me = UserSchema().dump(user)
+    me["organizations"] = [
+        {**OrganizationSchema().dump(org), "role": role.value} for org, role in rows
+    ]
+    return me
