@@ -36,7 +36,9 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 RPC_TIMEOUT_SECONDS = 10.0
 
 CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-Id, X-API-Key, Idempotency-Key"
+CORS_ALLOWED_HEADERS = (
+    "Authorization, Content-Type, X-Request-Id, X-API-Key, X-CSRF-Token, Idempotency-Key"
+)
 CORS_EXPOSED_HEADERS = "X-Request-Id, Retry-After"
 
 
@@ -171,6 +173,7 @@ class RouteSpec:
     method: str
     path: str
     summary: str
+    access: Any
     request: type[Schema] | None = None
     response: type[Schema] | None = None
     many: bool = False
@@ -198,8 +201,6 @@ class JsonRoute(HttpRequestHandler):
         request_id = request_id_of(request)
         try:
             kwargs = dict(request.path_values)
-            if self.spec.request is not None:
-                kwargs["body"] = read_json(request, self.spec.request())
             args = (request,)
             self.check_signature(args, kwargs)
             event = Event()
@@ -218,24 +219,9 @@ class JsonRoute(HttpRequestHandler):
         if isinstance(result, Response):
             return result
         status, payload = result if isinstance(result, tuple) else (self.spec.status, result)
+        if payload is None:
+            return Response(status=status)
         return json_response(status, payload)
-
-
-def route(
-    method: str,
-    path: str,
-    *,
-    summary: str,
-    request: type[Schema] | None = None,
-    response: type[Schema] | None = None,
-    many: bool = False,
-    status: int = 200,
-    tags: tuple[str, ...] = (),
-) -> Any:
-    """Declare a gateway route; it is also documented in /v1/openapi.json."""
-    spec = RouteSpec(method, path, summary, request, response, many, status, tags)
-    ROUTES.append(spec)
-    return JsonRoute.decorator(method, path, spec=spec)
 
 
 def call(method: Any, *args: Any, timeout: float = RPC_TIMEOUT_SECONDS) -> Any:

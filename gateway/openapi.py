@@ -18,6 +18,21 @@ DOCS_PAGE = (Path(__file__).parent / "docs.html").read_text()
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
+SECURITY_SCHEMES = {
+    "session": {"type": "http", "scheme": "bearer"},
+    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "cvt_session"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+_PEOPLE = [{"session": []}, {"sessionCookie": []}]
+SECURITY = {
+    "public": [],
+    "signed-in": _PEOPLE,
+    "staff": _PEOPLE,
+    "organization": [*_PEOPLE, {"apiKey": []}],
+    "terminal": [{"apiKey": []}],
+}
+
+
 def _operation(route: RouteSpec) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "Success"}
     if route.response is not None:
@@ -27,6 +42,8 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": schema}}
     operation: dict[str, Any] = {
         "summary": route.summary,
+        "description": f"Access: {route.access.describe()}.",
+        "security": SECURITY[route.access.kind],
         "tags": list(route.tags),
         "responses": {
             str(route.status): ok,
@@ -59,6 +76,8 @@ def build_spec(routes: list[RouteSpec]) -> dict[str, Any]:
         info={"description": "Christus Veritas Technologies ERP. Money is in US cents."},
     )
     spec.components.schema("Error", schema=ErrorSchema)
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     by_path: dict[str, dict[str, Any]] = defaultdict(dict)
     for route in routes:
         by_path[_PATH_PARAM.sub(r"{\1}", route.path)][route.method.lower()] = _operation(route)

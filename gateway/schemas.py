@@ -30,6 +30,15 @@ class ReadySchema(Schema):
     services = fields.Dict(keys=fields.String(), values=fields.String())
 
 
+class StatusSchema(Schema):
+    status = fields.String()
+
+
+class PageSchema(Schema):
+    items = fields.List(fields.Dict())
+    total = fields.Integer()
+
+
 class OrganizationDetailSchema(OrganizationSchema):
     billing_account = fields.Nested(
         BillingAccountSchema,

@@ -1,27 +1,82 @@
-"""The gateway's routes. Each one parses, calls services over RPC, and shapes the answer;
-HTTP concerns live in gateway/http.py."""
+"""The gateway's routes. Each one is authenticated (see `access`), calls services over
+RPC, and shapes the answer; HTTP plumbing lives in gateway/http.py and gateway/auth.py."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from nameko.events import BROADCAST
+from nameko.events import event_handler as nameko_event_handler
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Request, Response
 
 from gateway import openapi, readiness
-from gateway.http import ROUTES, call, route
-from gateway.schemas import HealthSchema, OrganizationDetailSchema, ReadySchema
-from services.identity.schemas import OrganizationCreateSchema, OrganizationSchema
-from shared import config
+from gateway.auth import (
+    CSRF_COOKIE,
+    PUBLIC,
+    SESSION_COOKIE,
+    SIGNED_IN,
+    STAFF,
+    Authenticator,
+    members_who_may,
+    terminals_with,
+)
+from gateway.http import ROUTES, call, json_response
+from gateway.routing import route
+from gateway.schemas import (
+    HealthSchema,
+    OrganizationDetailSchema,
+    PageSchema,
+    ReadySchema,
+    StatusSchema,
+)
+from services.identity import schemas as id_schemas
+from shared import config, context
+from shared.authorization import (
+    DELETE_ORGANIZATION,
+    MANAGE_API_KEYS,
+    MANAGE_MEMBERS,
+    MANAGE_ORGANIZATION,
+    TRANSFER_OWNERSHIP,
+    VIEW_MEMBERS,
+    VIEW_ORGANIZATION,
+)
 from shared.dependencies import CallContextProvider
 from shared.errors import NotFound, Unavailable
 
 BILLING_STATUS_TIMEOUT = 3.0
+OPS, AUTH, ORGS, MEMBERS, KEYS, TERMINAL, ADMIN = (
+    ("operations",), ("authentication",), ("organizations",), ("members",),
+    ("api keys",), ("terminals",), ("staff",),
+)  # fmt: skip
+
+
+def _with_session_cookies(body: dict[str, Any]) -> Response:
+    response = json_response(200, body)
+    expires = datetime.fromisoformat(body["expires_at"])
+    for name, value, httponly in (
+        (SESSION_COOKIE, body["token"], True),
+        # Readable by the page's script, which echoes it in X-CSRF-Token.
+        (CSRF_COOKIE, body["csrf_token"], False),
+    ):
+        response.set_cookie(
+            name, value, expires=expires, httponly=httponly, secure=True, samesite="Lax", path="/"
+        )
+    return response
+
+
+def _without_session_cookies(body: dict[str, Any]) -> Response:
+    response = json_response(200, body)
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(name, path="/", secure=True, samesite="Lax")
+    return response
 
 
 class GatewayService:
     name = "gateway"
     call_context = CallContextProvider()
+    auth = Authenticator()
 
     identity = RpcProxy("identity")
     billing = RpcProxy("billing")
@@ -30,12 +85,21 @@ class GatewayService:
     support = RpcProxy("support")
     notifications = RpcProxy("notifications")
 
+    @nameko_event_handler(
+        "identity", "api_key.revoked", handler_type=BROADCAST, reliable_delivery=False
+    )
+    def forget_revoked_api_key(self, payload: dict[str, Any]) -> None:
+        self.auth.forget_api_key(payload["api_key_id"])
+
+    # Operations
+
     @route(
         "GET",
         "/v1/health",
         summary="The gateway process is up",
+        access=PUBLIC,
         response=HealthSchema,
-        tags=("operations",),
+        tags=OPS,
     )
     def health(self, request: Request) -> dict[str, str]:
         return {"status": "ok"}
@@ -44,8 +108,9 @@ class GatewayService:
         "GET",
         "/v1/ready",
         summary="Broker and every service answer",
+        access=PUBLIC,
         response=ReadySchema,
-        tags=("operations",),
+        tags=OPS,
     )
     def ready(self, request: Request) -> dict[str, Any]:
         health_methods = {name: getattr(self, name).health for name in config.SERVICES}
@@ -53,22 +118,151 @@ class GatewayService:
             config.AMQP_URI.get(), health_methods, float(config.READY_TIMEOUT_SECONDS.get())
         )
 
-    @route("GET", "/v1/openapi.json", summary="This API, as OpenAPI 3", tags=("operations",))
+    @route("GET", "/v1/openapi.json", summary="This API, as OpenAPI 3", access=PUBLIC, tags=OPS)
     def openapi_json(self, request: Request) -> dict[str, Any]:
         return openapi.build_spec(ROUTES)
 
-    @route("GET", "/v1/docs", summary="This API, as a page for people", tags=("operations",))
+    @route("GET", "/v1/docs", summary="This API, as a page for people", access=PUBLIC, tags=OPS)
     def docs(self, request: Request) -> Response:
         return Response(openapi.DOCS_PAGE, mimetype="text/html")
+
+    # Authentication
+
+    @route(
+        "POST",
+        "/v1/auth/sign-up",
+        summary="Create an account; a verification email follows",
+        access=PUBLIC,
+        request=id_schemas.SignUpSchema,
+        response=id_schemas.UserSchema,
+        status=201,
+        tags=AUTH,
+    )
+    def sign_up(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        return 201, call(self.identity.sign_up, body)
+
+    @route(
+        "POST",
+        "/v1/auth/verify-email",
+        summary="Confirm an email address with its token",
+        access=PUBLIC,
+        request=id_schemas.TokenSchema,
+        response=id_schemas.UserSchema,
+        tags=AUTH,
+    )
+    def verify_email(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return call(self.identity.verify_email, body)
+
+    @route(
+        "POST",
+        "/v1/auth/sign-in",
+        summary="Sign in: a Bearer token, and HttpOnly session + CSRF cookies for browsers",
+        access=PUBLIC,
+        request=id_schemas.SignInSchema,
+        response=id_schemas.SignedInSchema,
+        tags=AUTH,
+    )
+    def sign_in(self, request: Request, body: dict[str, Any]) -> Response:
+        return _with_session_cookies(call(self.identity.sign_in, body))
+
+    @route(
+        "POST",
+        "/v1/auth/sign-out",
+        summary="End this session",
+        access=SIGNED_IN,
+        response=StatusSchema,
+        tags=AUTH,
+    )
+    def sign_out(self, request: Request) -> Response:
+        call(self.identity.sign_out)
+        return _without_session_cookies({"status": "signed out"})
+
+    @route(
+        "POST",
+        "/v1/auth/sign-out-everywhere",
+        summary="End every session of yours",
+        access=SIGNED_IN,
+        response=StatusSchema,
+        tags=AUTH,
+    )
+    def sign_out_everywhere(self, request: Request) -> Response:
+        ended = call(self.identity.sign_out_everywhere)
+        return _without_session_cookies({"status": f"{ended} session(s) ended"})
+
+    @route(
+        "GET",
+        "/v1/auth/sessions",
+        summary="Your sessions",
+        access=SIGNED_IN,
+        response=id_schemas.SessionSchema,
+        many=True,
+        tags=AUTH,
+    )
+    def list_sessions(self, request: Request) -> list[dict[str, Any]]:
+        return call(self.identity.list_sessions)
+
+    @route(
+        "POST",
+        "/v1/auth/password",
+        summary="Change your password (ends your other sessions)",
+        access=SIGNED_IN,
+        request=id_schemas.PasswordChangeSchema,
+        response=StatusSchema,
+        tags=AUTH,
+    )
+    def change_password(self, request: Request, body: dict[str, Any]) -> dict[str, str]:
+        call(self.identity.change_password, body)
+        return {"status": "password changed"}
+
+    @route(
+        "POST",
+        "/v1/auth/password-reset/request",
+        summary="Email a password-reset link (same answer for unknown addresses)",
+        access=PUBLIC,
+        request=id_schemas.EmailSchema,
+        response=StatusSchema,
+        status=202,
+        tags=AUTH,
+    )
+    def request_password_reset(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        call(self.identity.request_password_reset, body)
+        return 202, {"status": "if the address has an account, a reset link is on its way"}
+
+    @route(
+        "POST",
+        "/v1/auth/password-reset/confirm",
+        summary="Set a new password with the emailed token (ends every session)",
+        access=PUBLIC,
+        request=id_schemas.PasswordResetSchema,
+        response=StatusSchema,
+        tags=AUTH,
+    )
+    def reset_password(self, request: Request, body: dict[str, Any]) -> dict[str, str]:
+        call(self.identity.reset_password, body)
+        return {"status": "password changed"}
+
+    @route(
+        "GET",
+        "/v1/me",
+        summary="You, and your organizations with your role in each",
+        access=SIGNED_IN,
+        response=id_schemas.MeSchema,
+        tags=AUTH,
+    )
+    def me(self, request: Request) -> dict[str, Any]:
+        return call(self.identity.get_me)
+
+    # Organizations
 
     @route(
         "POST",
         "/v1/organizations",
-        summary="Create an organization",
-        request=OrganizationCreateSchema,
-        response=OrganizationSchema,
+        summary="Create an organization; you become its OWNER",
+        access=SIGNED_IN,
+        request=id_schemas.OrganizationCreateSchema,
+        response=id_schemas.OrganizationSchema,
         status=201,
-        tags=("organizations",),
+        tags=ORGS,
     )
     def create_organization(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
         return 201, call(self.identity.create_organization, body)
@@ -77,8 +271,9 @@ class GatewayService:
         "GET",
         "/v1/organizations/<org_id>",
         summary="An organization and its billing status",
+        access=members_who_may(VIEW_ORGANIZATION),
         response=OrganizationDetailSchema,
-        tags=("organizations",),
+        tags=ORGS,
     )
     def get_organization(self, request: Request, org_id: str) -> dict[str, Any]:
         organization = call(self.identity.get_organization, org_id)
@@ -89,3 +284,210 @@ class GatewayService:
             # organization itself is still worth showing.
             account = None
         return {**organization, "billing_account": account}
+
+    @route(
+        "PATCH",
+        "/v1/organizations/<org_id>",
+        summary="Change an organization's details",
+        access=members_who_may(MANAGE_ORGANIZATION),
+        request=id_schemas.OrganizationUpdateSchema,
+        response=id_schemas.OrganizationSchema,
+        tags=ORGS,
+    )
+    def update_organization(self, request: Request, org_id: str, body: dict) -> dict[str, Any]:
+        return call(self.identity.update_organization, org_id, body)
+
+    @route(
+        "DELETE",
+        "/v1/organizations/<org_id>",
+        summary="Delete an organization (its members, invitations and API keys go too)",
+        access=members_who_may(DELETE_ORGANIZATION),
+        status=204,
+        tags=ORGS,
+    )
+    def delete_organization(self, request: Request, org_id: str) -> tuple[int, None]:
+        call(self.identity.delete_organization, org_id)
+        return 204, None
+
+    @route(
+        "POST",
+        "/v1/organizations/<org_id>/transfer-ownership",
+        summary="Make a member OWNER; you become ADMIN",
+        access=members_who_may(TRANSFER_OWNERSHIP),
+        request=id_schemas.OwnershipTransferSchema,
+        response=id_schemas.MemberSchema,
+        tags=ORGS,
+    )
+    def transfer_ownership(self, request: Request, org_id: str, body: dict) -> dict[str, Any]:
+        return call(self.identity.transfer_ownership, org_id, body)
+
+    # Members and invitations
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/members",
+        summary="Members and their roles",
+        access=members_who_may(VIEW_MEMBERS),
+        response=id_schemas.MemberSchema,
+        many=True,
+        tags=MEMBERS,
+    )
+    def list_members(self, request: Request, org_id: str) -> list[dict[str, Any]]:
+        return call(self.identity.list_members, org_id)
+
+    @route(
+        "PATCH",
+        "/v1/organizations/<org_id>/members/<member_id>",
+        summary="Change a role",
+        access=members_who_may(MANAGE_MEMBERS),
+        request=id_schemas.RoleChangeSchema,
+        response=id_schemas.MemberSchema,
+        tags=MEMBERS,
+    )
+    def change_member_role(
+        self, request: Request, org_id: str, member_id: str, body: dict
+    ) -> dict[str, Any]:
+        return call(self.identity.change_member_role, org_id, member_id, body)
+
+    @route(
+        "DELETE",
+        "/v1/organizations/<org_id>/members/<member_id>",
+        summary="Remove a member",
+        access=members_who_may(MANAGE_MEMBERS),
+        status=204,
+        tags=MEMBERS,
+    )
+    def remove_member(self, request: Request, org_id: str, member_id: str) -> tuple[int, None]:
+        call(self.identity.remove_member, org_id, member_id)
+        return 204, None
+
+    @route(
+        "POST",
+        "/v1/organizations/<org_id>/invitations",
+        summary="Invite someone by email (valid 7 days)",
+        access=members_who_may(MANAGE_MEMBERS),
+        request=id_schemas.InvitationCreateSchema,
+        response=id_schemas.InvitationSchema,
+        status=201,
+        tags=MEMBERS,
+    )
+    def invite_member(self, request: Request, org_id: str, body: dict) -> tuple[int, Any]:
+        return 201, call(self.identity.invite_member, org_id, body)
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/invitations",
+        summary="Pending invitations",
+        access=members_who_may(MANAGE_MEMBERS),
+        response=id_schemas.InvitationSchema,
+        many=True,
+        tags=MEMBERS,
+    )
+    def list_invitations(self, request: Request, org_id: str) -> list[dict[str, Any]]:
+        return call(self.identity.list_invitations, org_id)
+
+    @route(
+        "DELETE",
+        "/v1/organizations/<org_id>/invitations/<invitation_id>",
+        summary="Withdraw an invitation",
+        access=members_who_may(MANAGE_MEMBERS),
+        status=204,
+        tags=MEMBERS,
+    )
+    def revoke_invitation(
+        self, request: Request, org_id: str, invitation_id: str
+    ) -> tuple[int, None]:
+        call(self.identity.revoke_invitation, org_id, invitation_id)
+        return 204, None
+
+    @route(
+        "POST",
+        "/v1/invitations/accept",
+        summary="Accept an invitation sent to your email address",
+        access=SIGNED_IN,
+        request=id_schemas.TokenSchema,
+        response=id_schemas.MemberSchema,
+        tags=MEMBERS,
+    )
+    def accept_invitation(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return call(self.identity.accept_invitation, body)
+
+    # API keys
+
+    @route(
+        "POST",
+        "/v1/organizations/<org_id>/api-keys",
+        summary="Create an API key; the whole key is in this answer only",
+        access=members_who_may(MANAGE_API_KEYS),
+        request=id_schemas.ApiKeyCreateSchema,
+        response=id_schemas.CreatedApiKeySchema,
+        status=201,
+        tags=KEYS,
+    )
+    def create_api_key(self, request: Request, org_id: str, body: dict) -> tuple[int, Any]:
+        return 201, call(self.identity.create_api_key, org_id, body)
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/api-keys",
+        summary="API keys (prefix, never the key)",
+        access=members_who_may(MANAGE_API_KEYS),
+        response=id_schemas.ApiKeySchema,
+        many=True,
+        tags=KEYS,
+    )
+    def list_api_keys(self, request: Request, org_id: str) -> list[dict[str, Any]]:
+        return call(self.identity.list_api_keys, org_id)
+
+    @route(
+        "DELETE",
+        "/v1/organizations/<org_id>/api-keys/<api_key_id>",
+        summary="Revoke an API key (every gateway refuses it at once)",
+        access=members_who_may(MANAGE_API_KEYS),
+        response=id_schemas.ApiKeySchema,
+        tags=KEYS,
+    )
+    def revoke_api_key(self, request: Request, org_id: str, api_key_id: str) -> dict[str, Any]:
+        return call(self.identity.revoke_api_key, org_id, api_key_id)
+
+    # Terminals
+
+    @route(
+        "GET",
+        "/v1/terminal/whoami",
+        summary="The organization and scopes of this API key",
+        access=terminals_with("pos:read"),
+        response=id_schemas.TerminalIdentitySchema,
+        tags=TERMINAL,
+    )
+    def terminal_whoami(self, request: Request) -> dict[str, Any]:
+        ctx = context.current()
+        return {
+            "organization_id": ctx.organization_id,
+            "api_key_id": ctx.actor_id,
+            "scopes": list(ctx.scopes),
+        }
+
+    # Staff
+
+    @route(
+        "GET",
+        "/v1/admin/organizations",
+        summary="Every organization (?q=, ?limit=, ?offset=)",
+        access=STAFF,
+        response=PageSchema,
+        tags=ADMIN,
+    )
+    def admin_list_organizations(self, request: Request) -> dict[str, Any]:
+        return call(self.identity.list_all_organizations, dict(request.args))
+
+    @route(
+        "GET",
+        "/v1/admin/users",
+        summary="Every user (?q=, ?limit=, ?offset=)",
+        access=STAFF,
+        response=PageSchema,
+        tags=ADMIN,
+    )
+    def admin_list_users(self, request: Request) -> dict[str, Any]:
+        return call(self.identity.list_all_users, dict(request.args))

@@ -20,8 +20,11 @@ from shared import config
 from shared.waiting import DeadlineExceeded, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPONENTS: tuple[str, ...] = (*config.SERVICES, "gateway")
-LAUNCHER = "shared.launcher"
+# The local mail sink stands in for an SMTP server; in production SMTP_HOST names a real one.
+COMPONENTS: tuple[str, ...] = ("mailsink", *config.SERVICES, "gateway")
+MODULES = {component: ["shared.launcher", component] for component in COMPONENTS} | {
+    "mailsink": ["ops.mailsink"]
+}
 
 
 class SupervisorError(RuntimeError):
@@ -61,9 +64,19 @@ class Supervisor:
     def log_file(self, component: str) -> Path:
         return self.var_dir / "log" / f"{component}.log"
 
+    def setting(self, setting: config.Setting) -> str:
+        return self.env.get(setting.name, setting.default)
+
     @property
     def gateway_address(self) -> str:
-        return self.env.get(config.GATEWAY_ADDRESS.name, config.GATEWAY_ADDRESS.default)
+        return self.setting(config.GATEWAY_ADDRESS)
+
+    def listen_address(self, component: str) -> str | None:
+        if component == "gateway":
+            return self.gateway_address
+        if component == "mailsink":
+            return f"{self.setting(config.SMTP_HOST)}:{self.setting(config.SMTP_PORT)}"
+        return None
 
     @property
     def gateway_url(self) -> str:
@@ -77,18 +90,19 @@ class Supervisor:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (FileNotFoundError, ValueError, ProcessLookupError):
             return None
-        if LAUNCHER.encode() in cmdline and component.encode() in cmdline:
+        if [arg.encode() for arg in MODULES[component]] == cmdline[2 : 2 + len(MODULES[component])]:
             return pid
         return None
 
     def start(self, component: str) -> int:
         if (running := self.pid(component)) is not None:
             return running
-        if component == "gateway" and not port_is_free(self.gateway_address):
-            raise SupervisorError(f"gateway address {self.gateway_address} is already in use")
+        address = self.listen_address(component)
+        if address is not None and not port_is_free(address):
+            raise SupervisorError(f"{component}: address {address} is already in use")
         with self.log_file(component).open("ab") as log:
             process = subprocess.Popen(
-                [self.python, "-m", LAUNCHER, component],
+                [self.python, "-m", *MODULES[component]],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -60,6 +60,13 @@ CVT_ADMIN_PASSWORD = Setting(
     "CVT_ADMIN_PASSWORD", "", "Seeded staff password; empty = generate one and print it once"
 )
 CVT_ADMIN_NAME = Setting("CVT_ADMIN_NAME", "CVT Administrator", "Seeded staff user's name")
+SMTP_HOST = Setting("SMTP_HOST", "127.0.0.1", "SMTP server notifications sends mail through")
+SMTP_PORT = Setting("SMTP_PORT", "1025", "Its port (`make up` runs a local sink on 1025)")
+SMTP_USERNAME = Setting("SMTP_USERNAME", "", "SMTP login, if the server wants one")
+SMTP_PASSWORD = Setting("SMTP_PASSWORD", "", "SMTP password, if the server wants one")
+SMTP_STARTTLS = Setting("SMTP_STARTTLS", "false", "Upgrade the SMTP connection with STARTTLS")
+MAIL_FROM = Setting("MAIL_FROM", "CVT <no-reply@cvt.co.zw>", "Sender of every email")
+APP_URL = Setting("APP_URL", "http://localhost:3000", "Web frontend base URL, for links in emails")
 CVT_VAR_DIR = Setting("CVT_VAR_DIR", "var", "Where `make up` keeps pid files and logs")
 
 

@@ -26,15 +26,20 @@ class CallContextProvider(DependencyProvider):
     lines and audit rows carry it; injects it as `self.call_context`."""
 
     def worker_setup(self, worker_ctx: Any) -> None:
-        context.bind(self.get_dependency(worker_ctx))
-
-    def get_dependency(self, worker_ctx: Any) -> context.CallContext:
         ctx = context.CallContext.from_context_data(worker_ctx.data)
         if isinstance(worker_ctx.entrypoint, EventHandler):
-            # Reacting to an event is the system's doing; the request id still ties it to
-            # the request that caused it.
-            return context.CallContext(request_id=ctx.request_id, actor_type=context.SYSTEM)
-        return ctx
+            # Reacting to an event is the system's doing, also in the RPC calls it makes
+            # (nameko forwards `worker_ctx.data`); the request id still ties it to the
+            # request that caused it.
+            ctx = context.CallContext(request_id=ctx.request_id, actor_type=context.SYSTEM)
+            for key in list(worker_ctx.data):
+                if key != "call_id_stack":
+                    del worker_ctx.data[key]
+            worker_ctx.data.update(ctx.to_context_data())
+        context.bind(ctx)
+
+    def get_dependency(self, worker_ctx: Any) -> context.CallContext:
+        return context.current()
 
 
 class Store:

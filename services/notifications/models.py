@@ -5,10 +5,11 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import (
+    CUID_LENGTH,
     TYPE_ANNOTATION_MAP,
     defaults_to_now,
     enum_type,
@@ -48,6 +49,9 @@ class EmailLog(Base):
     )
     entity_type: Mapped[str | None]
     entity_id: Mapped[str | None]
+    # The event this email answers: a redelivered event finds it and sends nothing twice.
+    event_id: Mapped[str | None] = mapped_column(String(CUID_LENGTH), unique=True)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     sent_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     error_message: Mapped[str | None]

@@ -1,12 +1,18 @@
-"""The whole suite as real processes: every service and the gateway, on this run's own
-database and vhost, reached over real HTTP."""
+"""The whole suite as real processes: the mail sink, every service and the gateway, on
+this run's own database and vhost, reached over real HTTP."""
 
 from __future__ import annotations
 
+import email
+import mailbox
 import os
+import re
 import socket
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
@@ -14,10 +20,14 @@ import requests
 from sqlalchemy import create_engine, pool, text
 
 from ops.processes import Supervisor
+from ops.seed import seed
+from shared.waiting import wait_until
 from tests.harness import RunEnvironment
 
 ALLOWED_ORIGIN = "https://app.cvt.test"
 MAX_BODY_BYTES = 64 * 1024
+PASSWORD = "correct horse battery staple"
+STAFF_EMAIL = "staff@cvt.test"
 
 
 def _free_port() -> int:
@@ -27,10 +37,22 @@ def _free_port() -> int:
 
 
 @dataclass
+class Person:
+    email: str
+    session: str = ""
+    user_id: str = ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.session}"}
+
+
+@dataclass
 class Suite:
     supervisor: Supervisor
     url: str
     env: RunEnvironment
+    _seen_mail: set[str] = field(default_factory=set)
 
     def http(self, method: str, path: str, **kwargs: object) -> requests.Response:
         return requests.request(method, self.url + path, timeout=15, **kwargs)
@@ -46,16 +68,72 @@ class Suite:
     def log_text(self, component: str) -> str:
         return self.supervisor.log_file(component).read_text(errors="replace")
 
+    def mails_to(self, address: str) -> list[EmailMessage]:
+        directory = self.supervisor.var_dir / "mail"
+        if not directory.exists():
+            return []
+        return [
+            email.message_from_bytes(m.as_bytes(), policy=default_policy)
+            for m in mailbox.Maildir(directory, create=False)
+            if address.lower() in (m["To"] or "").lower()
+        ]
+
+    def link_token(self, address: str, subject_part: str, timeout: float = 30) -> str:
+        """The token in a not-yet-read email to `address` whose subject has `subject_part`."""
+
+        def token() -> str | None:
+            for message in self.mails_to(address):
+                if (
+                    subject_part in message["Subject"]
+                    and message["Message-ID"] not in self._seen_mail
+                ):
+                    self._seen_mail.add(message["Message-ID"])
+                    return re.search(r"token=([A-Za-z0-9_\-]+)", message.get_content()).group(1)
+            return None
+
+        return wait_until(token, timeout, f"an email to {address} about {subject_part!r}")
+
+    def sign_in(self, address: str, password: str = PASSWORD) -> Person:
+        response = self.http(
+            "POST", "/v1/auth/sign-in", json={"email": address, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return Person(address, body["token"], body["user"]["id"])
+
+    def new_person(self, address: str | None = None) -> Person:
+        """Signed up, verified through the emailed link, signed in."""
+        address = address or f"p-{uuid.uuid4().hex[:10]}@example.co.zw"
+        signed_up = self.http(
+            "POST", "/v1/auth/sign-up", json={"email": address, "password": PASSWORD}
+        )
+        assert signed_up.status_code == 201, signed_up.text
+        verified = self.http(
+            "POST", "/v1/auth/verify-email", json={"token": self.link_token(address, "Confirm")}
+        )
+        assert verified.status_code == 200, verified.text
+        return self.sign_in(address)
+
+    def new_org(self, owner: Person, **fields: object) -> dict:
+        body = {"name": f"Org {uuid.uuid4().hex[:8]}", "email": "ops@example.co.zw", **fields}
+        response = self.http("POST", "/v1/organizations", json=body, headers=owner.auth)
+        assert response.status_code == 201, response.text
+        return response.json()
+
 
 @pytest.fixture(scope="session")
 def suite(
     test_environment: RunEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Suite]:
+    var_dir = Path(tmp_path_factory.mktemp("suite"))
     env = (
         dict(os.environ)
         | test_environment.as_env()
         | {
             "GATEWAY_ADDRESS": f"127.0.0.1:{_free_port()}",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(_free_port()),
+            "CVT_VAR_DIR": str(var_dir),
             "CORS_ORIGINS": ALLOWED_ORIGIN,
             "MAX_BODY_BYTES": str(MAX_BODY_BYTES),
             "OUTBOX_INTERVAL_SECONDS": "0.2",
@@ -63,10 +141,17 @@ def suite(
             "LOG_LEVEL": "INFO",
         }
     )
-    supervisor = Supervisor(Path(tmp_path_factory.mktemp("suite")), env=env)
+    os.environ.update(CVT_ADMIN_EMAIL=STAFF_EMAIL, CVT_ADMIN_PASSWORD=PASSWORD)
+    seed()
+    supervisor = Supervisor(var_dir, env=env)
     supervisor.start_all()
     try:
         supervisor.wait_ready(timeout=120)
         yield Suite(supervisor, supervisor.gateway_url, test_environment)
     finally:
         supervisor.stop_all()
+
+
+@pytest.fixture(scope="session")
+def staff(suite: Suite) -> Person:
+    return suite.sign_in(STAFF_EMAIL)

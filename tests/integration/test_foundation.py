@@ -8,20 +8,18 @@ import pytest
 from nameko.standalone.events import event_dispatcher
 
 from shared.waiting import wait_until
-from tests.integration.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, Suite
+from tests.integration.conftest import ALLOWED_ORIGIN, MAX_BODY_BYTES, Person, Suite
 
 pytestmark = pytest.mark.integration
 
 
-def new_org(suite: Suite, **fields: object) -> dict:
-    body = {"name": f"Org {uuid.uuid4().hex[:8]}", "email": "ops@example.co.zw", **fields}
-    response = suite.http("POST", "/v1/organizations", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
+@pytest.fixture(scope="module")
+def owner(suite: Suite) -> Person:
+    return suite.new_person()
 
 
-def billing_account_of(suite: Suite, org_id: str) -> dict | None:
-    response = suite.http("GET", f"/v1/organizations/{org_id}")
+def billing_account_of(suite: Suite, owner: Person, org_id: str) -> dict | None:
+    response = suite.http("GET", f"/v1/organizations/{org_id}", headers=owner.auth)
     assert response.status_code == 200, response.text
     return response.json()["billing_account"]
 
@@ -42,25 +40,25 @@ def test_ready_answers_for_every_service(suite: Suite) -> None:
     assert suite.http("GET", "/v1/health").json() == {"status": "ok"}
 
 
-def test_new_organization_gets_an_active_billing_account(suite: Suite) -> None:
-    org = new_org(suite, slug=f"acme-{uuid.uuid4().hex[:6]}", city="Harare")
+def test_new_organization_gets_an_active_billing_account(suite: Suite, owner: Person) -> None:
+    org = suite.new_org(owner, slug=f"acme-{uuid.uuid4().hex[:6]}", city="Harare")
     assert org["country"] == "Zimbabwe"
     assert org["city"] == "Harare"
 
     account = wait_until(
-        lambda: billing_account_of(suite, org["id"]), 15, "billing to open the account"
+        lambda: billing_account_of(suite, owner, org["id"]), 15, "billing to open the account"
     )
     assert account["organization_id"] == org["id"]
     assert account["status"] == "ACTIVE"
     assert account["balance"] == 0
     assert account["grace_period_days"] == 14
-    detail = suite.http("GET", f"/v1/organizations/{org['id']}").json()
+    detail = suite.http("GET", f"/v1/organizations/{org['id']}", headers=owner.auth).json()
     assert {k: v for k, v in detail.items() if k != "billing_account"} == org
 
 
-def test_repeated_event_opens_no_second_account(suite: Suite) -> None:
-    org = new_org(suite)
-    wait_until(lambda: billing_account_of(suite, org["id"]), 15, "the first account")
+def test_repeated_event_opens_no_second_account(suite: Suite, owner: Person) -> None:
+    org = suite.new_org(owner)
+    wait_until(lambda: billing_account_of(suite, owner, org["id"]), 15, "the first account")
     marker = f"redelivery-{uuid.uuid4().hex}"
     dispatch = event_dispatcher(
         {"AMQP_URI": suite.env.amqp_uri}, headers={"nameko.request_id": marker}
@@ -117,10 +115,10 @@ def test_repeated_event_opens_no_second_account(suite: Suite) -> None:
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
-    suite: Suite, body: str, headers: dict, status: int, field: str
+    suite: Suite, owner: Person, body: str, headers: dict, status: int, field: str
 ) -> None:
     before = count_organizations(suite)
-    response = suite.http("POST", "/v1/organizations", data=body, headers=headers)
+    response = suite.http("POST", "/v1/organizations", data=body, headers={**headers, **owner.auth})
     assert response.status_code == status
     assert response.headers["Content-Type"] == "application/json"
     error = response.json()["error"]
@@ -129,18 +127,21 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(
     assert count_organizations(suite) == before
 
 
-def test_taken_slug_is_a_conflict(suite: Suite) -> None:
+def test_taken_slug_is_a_conflict(suite: Suite, owner: Person) -> None:
     slug = f"taken-{uuid.uuid4().hex[:6]}"
-    new_org(suite, slug=slug)
+    suite.new_org(owner, slug=slug)
     response = suite.http(
-        "POST", "/v1/organizations", json={"name": "Other", "email": "o@x.co", "slug": slug}
+        "POST",
+        "/v1/organizations",
+        json={"name": "Other", "email": "o@x.co", "slug": slug},
+        headers=owner.auth,
     )
     assert response.status_code == 409
     assert response.json()["error"]["fields"] == {"slug": ["already taken"]}
 
 
-def test_unknown_organization_is_404_json(suite: Suite) -> None:
-    response = suite.http("GET", "/v1/organizations/cdoesnotexist0000000000000")
+def test_unknown_organization_is_404_json(suite: Suite, owner: Person) -> None:
+    response = suite.http("GET", "/v1/organizations/cdoesnotexist0000000000000", headers=owner.auth)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
@@ -155,33 +156,40 @@ def test_routing_errors_are_json_not_html(suite: Suite) -> None:
     )
 
 
-def test_body_over_the_limit_is_413(suite: Suite) -> None:
+def test_body_over_the_limit_is_413(suite: Suite, owner: Person) -> None:
     before = count_organizations(suite)
     huge = '{"name": "' + "x" * MAX_BODY_BYTES + '", "email": "a@b.co"}'
     response = suite.http(
-        "POST", "/v1/organizations", data=huge, headers={"Content-Type": "application/json"}
+        "POST",
+        "/v1/organizations",
+        data=huge,
+        headers={"Content-Type": "application/json", **owner.auth},
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert count_organizations(suite) == before
 
 
-def test_request_id_travels_through_rpc_and_events_into_logs_and_audit(suite: Suite) -> None:
+def test_request_id_travels_through_rpc_and_events_into_logs_and_audit(
+    suite: Suite, owner: Person
+) -> None:
     request_id = f"trace-{uuid.uuid4().hex}"
     response = suite.http(
         "POST",
         "/v1/organizations",
         json={"name": "Traced", "email": "t@x.co"},
-        headers={"X-Request-Id": request_id},
+        headers={"X-Request-Id": request_id, **owner.auth},
     )
     assert response.headers["X-Request-Id"] == request_id
     org_id = response.json()["id"]
-    wait_until(lambda: billing_account_of(suite, org_id), 15, "the account")
+    wait_until(lambda: billing_account_of(suite, owner, org_id), 15, "the account")
 
     assert suite.sql(
-        "SELECT actor_type, entity_id FROM identity.audit_logs WHERE request_id = :r",
+        "SELECT actor_type, entity_id FROM identity.audit_logs WHERE request_id = :r "
+        "AND actor_id = :u",
         r=request_id,
-    ) == [("anonymous", org_id)]
+        u=owner.user_id,
+    ) == [("user", org_id)]
     assert suite.sql(
         "SELECT actor_type FROM billing.audit_logs WHERE request_id = :r", r=request_id
     ) == [("system",)]
@@ -225,7 +233,7 @@ def test_openapi_and_docs_page_describe_the_api(suite: Suite) -> None:
 
 
 def test_organization_created_while_billing_is_down_gets_its_account_once_back(
-    suite: Suite,
+    suite: Suite, owner: Person
 ) -> None:
     suite.supervisor.kill("billing")
     try:
@@ -237,12 +245,12 @@ def test_organization_created_while_billing_is_down_gets_its_account_once_back(
         assert "billing" in error["message"]
         assert set(error["fields"]) == {"billing"}
 
-        org = new_org(suite)
-        assert billing_account_of(suite, org["id"]) is None
+        org = suite.new_org(owner)
+        assert billing_account_of(suite, owner, org["id"]) is None
     finally:
         suite.supervisor.start("billing")
     account = wait_until(
-        lambda: billing_account_of(suite, org["id"]), 60, "billing to catch up after restart"
+        lambda: billing_account_of(suite, owner, org["id"]), 60, "billing to catch up after restart"
     )
     assert account["status"] == "ACTIVE"
     suite.supervisor.wait_ready(timeout=60)

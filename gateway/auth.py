@@ -1,0 +1,251 @@
+"""Who is calling: sessions (Bearer token or cookie) and API keys, checked against each
+route's `Access`. The outcome becomes the worker's call context, so every RPC the route
+makes carries the caller, and services check authorization again themselves.
+
+API keys are checked without an RPC per request: a short-lived cache in each gateway
+process, emptied of a key at once when identity announces its revocation (a BROADCAST
+event every instance receives). `lastUsedAt` is batched the same way, in reverse: the
+cache collects use times and sends them to identity as one event every few seconds.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import event_dispatcher
+from werkzeug.wrappers import Request
+
+from gateway.http import call, call_context_of
+from shared import context
+from shared.authorization import Permission
+from shared.clock import utcnow
+from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.tokens import csrf_token_for, secret_hash
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "cvt_session"
+CSRF_COOKIE = "cvt_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+API_KEY_HEADER = "X-API-Key"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+API_KEY_CACHE_SECONDS = 30.0
+UNKNOWN_KEY_CACHE_SECONDS = 5.0
+USAGE_FLUSH_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a route: everyone, any signed-in person, CVT staff, members of the
+    organization named in the path (by permission), or terminals (by API-key scope)."""
+
+    kind: str
+    permission: Permission | None = None
+    scope: str | None = None
+
+    def describe(self) -> str:
+        if self.permission is not None:
+            return self.permission.name
+        return self.scope or self.kind
+
+
+PUBLIC = Access("public")
+SIGNED_IN = Access("signed-in")
+STAFF = Access("staff")
+
+
+def members_who_may(permission: Permission) -> Access:
+    return Access("organization", permission=permission)
+
+
+def terminals_with(scope: str) -> Access:
+    return Access("terminal", scope=scope)
+
+
+class ApiKeyCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[dict[str, Any] | None, float]] = {}
+        self._hash_by_id: dict[str, str] = {}
+        self.last_used: dict[str, str] = {}
+
+    def lookup(self, key_hash: str, resolve: Any) -> dict[str, Any] | None:
+        cached = self._entries.get(key_hash)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        info = resolve(key_hash)
+        ttl = API_KEY_CACHE_SECONDS if info else UNKNOWN_KEY_CACHE_SECONDS
+        self._entries[key_hash] = (info, time.monotonic() + ttl)
+        if info:
+            self._hash_by_id[info["id"]] = key_hash
+        return info
+
+    def forget(self, api_key_id: str) -> None:
+        key_hash = self._hash_by_id.pop(api_key_id, None)
+        if key_hash is not None:
+            self._entries.pop(key_hash, None)
+
+    def touch(self, api_key_id: str) -> None:
+        self.last_used[api_key_id] = utcnow().isoformat()
+
+    def take_usage(self) -> dict[str, str]:
+        usage, self.last_used = self.last_used, {}
+        return usage
+
+
+class Authenticator(DependencyProvider):
+    """Owns the API-key cache of this gateway process and its usage flusher."""
+
+    def setup(self) -> None:
+        self.cache = ApiKeyCache()
+        self._dispatch = event_dispatcher(self.container.config)
+        self._flusher: Any = None
+
+    def start(self) -> None:
+        self._flusher = self.container.spawn_managed_thread(self._flush_forever)
+
+    def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.kill()
+        self.flush_usage()
+
+    def flush_usage(self) -> None:
+        usage = self.cache.take_usage()
+        if not usage:
+            return
+        try:
+            self._dispatch("gateway", "api_keys.used", {"last_used": usage})
+        except Exception:
+            log.warning("could not send API-key use times; keeping them", exc_info=True)
+            for key_id, stamp in usage.items():
+                self.cache.last_used.setdefault(key_id, stamp)
+
+    def _flush_forever(self) -> None:
+        while True:
+            eventlet.sleep(USAGE_FLUSH_SECONDS)
+            self.flush_usage()
+
+    def get_dependency(self, worker_ctx: Any) -> RequestAuthenticator:
+        return RequestAuthenticator(self.cache, worker_ctx)
+
+
+class RequestAuthenticator:
+    def __init__(self, cache: ApiKeyCache, worker_ctx: Any) -> None:
+        self.cache = cache
+        self.worker_ctx = worker_ctx
+
+    def forget_api_key(self, api_key_id: str) -> None:
+        self.cache.forget(api_key_id)
+
+    def authenticate(
+        self, request: Request, access: Access, organization_id: str | None, identity: Any
+    ) -> context.CallContext:
+        base = call_context_of(request)
+        if access.kind == "public":
+            return self._act_as(base)
+        api_key = request.headers.get(API_KEY_HEADER)
+        if api_key:
+            return self._act_as(self._by_api_key(base, api_key, access, organization_id, identity))
+        token, from_cookie = self._session_token(request)
+        if token is None:
+            raise Unauthorized("sign in, or send an API key")
+        if from_cookie and request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent, csrf_token_for(token)):
+                raise Forbidden("missing or wrong CSRF token", {CSRF_HEADER: ["required"]})
+        return self._act_as(self._by_session(base, token, access, organization_id, identity))
+
+    @staticmethod
+    def _session_token(request: Request) -> tuple[str | None, bool]:
+        header = request.headers.get("Authorization", "")
+        if header.lower().startswith("bearer "):
+            return header[7:].strip() or None, False
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return (cookie, True) if cookie else (None, False)
+
+    def _by_session(
+        self,
+        base: context.CallContext,
+        token: str,
+        access: Access,
+        organization_id: str | None,
+        identity: Any,
+    ) -> context.CallContext:
+        if access.kind == "terminal":
+            raise Forbidden("terminal endpoints take an API key")
+        principal = call(
+            identity.authenticate_session,
+            token,
+            organization_id if access.kind == "organization" else None,
+        )
+        ctx = context.CallContext(
+            request_id=base.request_id,
+            actor_id=principal["user_id"],
+            actor_type=context.USER,
+            is_staff=principal["is_staff"],
+            session_id=principal["session_id"],
+            client_ip=base.client_ip,
+            user_agent=base.user_agent,
+        )
+        if access.kind == "staff" and not ctx.is_staff:
+            raise Forbidden("CVT staff only")
+        if access.kind == "organization":
+            role = principal["role"]
+            if not ctx.is_staff:
+                if role is None:
+                    raise NotFound("organization not found", {"org_id": ["not found"]})
+                assert access.permission is not None
+                if role not in access.permission.roles:
+                    raise Forbidden(f"your role may not {access.permission.name}")
+            ctx = replace(ctx, organization_id=organization_id, role=role)
+        return ctx
+
+    def _by_api_key(
+        self,
+        base: context.CallContext,
+        key: str,
+        access: Access,
+        organization_id: str | None,
+        identity: Any,
+    ) -> context.CallContext:
+        info = self.cache.lookup(
+            secret_hash(key), lambda key_hash: call(identity.resolve_api_key, key_hash)
+        )
+        if info is None or not info["is_active"]:
+            raise Unauthorized("unknown or revoked API key")
+        if info["expires_at"] and datetime.fromisoformat(info["expires_at"]) <= utcnow():
+            raise Unauthorized("expired API key")
+        scopes = set(info["scopes"])
+        if access.kind == "terminal":
+            wanted = {access.scope}
+        elif access.kind == "organization" and access.permission and access.permission.scopes:
+            if organization_id != info["organization_id"]:
+                raise NotFound("organization not found", {"org_id": ["not found"]})
+            wanted = set(access.permission.scopes)
+        else:
+            raise Forbidden("this endpoint is for people, not API keys")
+        if not wanted & scopes:
+            raise Forbidden(f"this API key lacks the scope {' or '.join(sorted(wanted))}")
+        self.cache.touch(info["id"])
+        return context.CallContext(
+            request_id=base.request_id,
+            actor_id=info["id"],
+            actor_type=context.API_KEY,
+            organization_id=info["organization_id"],
+            scopes=tuple(sorted(scopes)),
+            client_ip=base.client_ip,
+            user_agent=base.user_agent,
+        )
+
+    def _act_as(self, ctx: context.CallContext) -> context.CallContext:
+        """From here on, logs, audit rows and every RPC of this request carry `ctx`."""
+        self.worker_ctx.data.update(ctx.to_context_data())
+        context.bind(ctx)
+        return ctx

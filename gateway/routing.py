@@ -1,0 +1,43 @@
+"""`@route(...)`: declares a gateway route, who may call it, and its shapes. Every route
+authenticates first, then parses its body, then runs; and is listed in /v1/openapi.json
+and docs/authorization.md."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from marshmallow import Schema
+from werkzeug.wrappers import Request
+
+from gateway.auth import Access
+from gateway.http import ROUTES, JsonRoute, RouteSpec, read_json
+
+
+def route(
+    method: str,
+    path: str,
+    *,
+    summary: str,
+    access: Access,
+    request: type[Schema] | None = None,
+    response: type[Schema] | None = None,
+    many: bool = False,
+    status: int = 200,
+    tags: tuple[str, ...] = (),
+) -> Callable[[Callable], Callable]:
+    spec = RouteSpec(method, path, summary, access, request, response, many, status, tags)
+    ROUTES.append(spec)
+
+    def decorate(handler: Callable) -> Callable:
+        @functools.wraps(handler)
+        def authenticated(self: Any, request: Request, **path_values: Any) -> Any:
+            self.auth.authenticate(request, access, path_values.get("org_id"), self.identity)
+            if spec.request is not None:
+                path_values["body"] = read_json(request, spec.request())
+            return handler(self, request, **path_values)
+
+        return JsonRoute.decorator(method, path, spec=spec)(authenticated)
+
+    return decorate

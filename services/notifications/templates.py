@@ -1,0 +1,46 @@
+"""Email templates: a subject and a plain-text body each, filled with `string.Template`
+(`$name`), which never evaluates anything it is given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Template
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    subject: str
+    body: str
+
+    def render(self, values: dict[str, str]) -> tuple[str, str]:
+        return Template(self.subject).substitute(values), Template(self.body).substitute(values)
+
+
+SIGNATURE = "\n--\nChristus Veritas Technologies\nPOS terminals, leasing and maintenance\n"
+
+TEMPLATES: dict[str, EmailTemplate] = {
+    "verify-email": EmailTemplate(
+        subject="Confirm your email address",
+        body=(
+            "Hello $name,\n\nPlease confirm your email address for your CVT account:\n\n"
+            "$link\n\nThe link works for 24 hours. If you did not sign up, ignore this email.\n"
+            + SIGNATURE
+        ),
+    ),
+    "password-reset": EmailTemplate(
+        subject="Reset your CVT password",
+        body=(
+            "Hello,\n\nSomeone asked to reset the password of your CVT account. "
+            "To choose a new one, open:\n\n$link\n\nThe link works for one hour. If it was "
+            "not you, ignore this email: your password stays as it is.\n" + SIGNATURE
+        ),
+    ),
+    "invitation": EmailTemplate(
+        subject="You are invited to $organization on CVT",
+        body=(
+            "Hello,\n\nYou are invited to join $organization on CVT as $role. To accept, "
+            "sign in (or sign up) with this email address and open:\n\n$link\n\n"
+            "The invitation is valid for 7 days.\n" + SIGNATURE
+        ),
+    ),
+}
