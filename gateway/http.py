@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_ENVIRON = "cvt.request_id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 RPC_TIMEOUT_SECONDS = 10.0
 
 CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -179,6 +180,15 @@ class RouteSpec:
     many: bool = False
     status: int = 200
     tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def template(self) -> str:
+        """The path as OpenAPI writes it: `/v1/organizations/{org_id}`."""
+        return _PATH_PARAM.sub(r"{\1}", self.path)
+
+    @property
+    def path_params(self) -> list[str]:
+        return _PATH_PARAM.findall(self.path)
 
 
 ROUTES: list[RouteSpec] = []

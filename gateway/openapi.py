@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from gateway.schemas import ErrorSchema
 
 API_VERSION = "0.1.0"
 DOCS_PAGE = (Path(__file__).parent / "docs.html").read_text()
-_PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
 SECURITY_SCHEMES = {
@@ -53,7 +51,7 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
             },
         },
     }
-    names = _PATH_PARAM.findall(route.path)
+    names = route.path_params
     if names:
         operation["parameters"] = [
             {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
@@ -80,7 +78,7 @@ def build_spec(routes: list[RouteSpec]) -> dict[str, Any]:
         spec.components.security_scheme(name, scheme)
     by_path: dict[str, dict[str, Any]] = defaultdict(dict)
     for route in routes:
-        by_path[_PATH_PARAM.sub(r"{\1}", route.path)][route.method.lower()] = _operation(route)
+        by_path[route.template][route.method.lower()] = _operation(route)
     for path, operations in sorted(by_path.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -30,4 +30,5 @@ def test_a_stale_pid_file_means_stopped(tmp_path: Path) -> None:
     supervisor = Supervisor(tmp_path)
     supervisor.pid_file("billing").write_text("1")  # pid 1 is not our launcher
     assert supervisor.pid("billing") is None
-    assert supervisor.status_rows()[1][:3] == ("billing", "stopped", "-")
+    rows = {row[0]: row[1:3] for row in supervisor.status_rows()}
+    assert rows["billing"] == ("stopped", "-")

@@ -60,8 +60,9 @@ class Suite:
     def sql(self, statement: str, **params: object) -> list:
         engine = create_engine(self.env.database_url, poolclass=pool.NullPool)
         try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(statement), params))
+            with engine.begin() as conn:
+                result = conn.execute(text(statement), params)
+                return list(result) if result.returns_rows else []
         finally:
             engine.dispose()
 
@@ -152,6 +153,7 @@ def suite(
         supervisor.stop_all()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def staff(suite: Suite) -> Person:
+    """A fresh staff session per test: some tests end all of a person's sessions."""
     return suite.sign_in(STAFF_EMAIL)

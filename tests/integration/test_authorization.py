@@ -1,0 +1,269 @@
+"""Walks docs/authorization.md against the running suite: every endpoint, every kind of
+caller. Allowed calls succeed, refused ones get 403, another organization's people get
+404, and missing, expired or revoked credentials get 401."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gateway.access_table import ALLOWED, ANYONE, COLUMNS, REFUSED, rows
+from shared.ids import cuid
+from shared.tokens import secret_hash
+from tests.integration.conftest import PASSWORD, Person, Suite
+
+pytestmark = pytest.mark.integration
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "authorization.md"
+ROLES = ("OWNER", "ADMIN", "MEMBER", "BILLING")
+TABLE = {row[0].strip("`"): dict(zip(COLUMNS, row[2:], strict=True)) for row in rows()}
+
+
+@dataclass
+class World:
+    """A fresh organization with one member of each role and a spare MEMBER to act on."""
+
+    org_id: str
+    spare_member_id: str
+
+
+@pytest.fixture(scope="module")
+def people(suite: Suite) -> dict[str, Person]:
+    return {name: suite.new_person() for name in (*ROLES, "outsider", "spare")}
+
+
+@pytest.fixture(scope="module")
+def outsider_org(suite: Suite, people: dict[str, Person]) -> dict:
+    return suite.new_org(people["outsider"])
+
+
+def add_member(suite: Suite, org_id: str, person: Person, role: str) -> str:
+    member_id = cuid()
+    suite.sql(
+        "INSERT INTO identity.organization_members (id, organization_id, user_id, role) "
+        "VALUES (:id, :org, :user, CAST(:role AS identity.\"MemberRole\"))",
+        id=member_id, org=org_id, user=person.user_id, role=role,
+    )  # fmt: skip
+    return member_id
+
+
+def new_world(suite: Suite, people: dict[str, Person]) -> World:
+    org = suite.new_org(people["OWNER"])
+    for role in ("ADMIN", "MEMBER", "BILLING"):
+        add_member(suite, org["id"], people[role], role)
+    return World(org["id"], add_member(suite, org["id"], people["spare"], "MEMBER"))
+
+
+def api_key(suite: Suite, owner: Person, org_id: str, scopes: list[str]) -> str:
+    response = suite.http(
+        "POST", f"/v1/organizations/{org_id}/api-keys", headers=owner.auth,
+        json={"name": "matrix", "scopes": scopes},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    return response.json()["key"]
+
+
+def created_id(suite: Suite, owner: Person, path: str, body: dict) -> str:
+    response = suite.http("POST", path, json=body, headers=owner.auth)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+Request = tuple[str, dict | None]
+OrgRequest = Callable[[Suite, World, Person], Request]
+
+
+def _fresh_email() -> str:
+    return f"invitee-{uuid.uuid4().hex[:8]}@example.co.zw"
+
+
+ORG_REQUESTS: dict[str, OrgRequest] = {
+    "GET /v1/organizations/{org_id}": lambda s, w, o: (f"/v1/organizations/{w.org_id}", None),
+    "PATCH /v1/organizations/{org_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}", {"city": "Bulawayo"}),
+    "DELETE /v1/organizations/{org_id}": lambda s, w, o: (f"/v1/organizations/{w.org_id}", None),
+    "POST /v1/organizations/{org_id}/transfer-ownership": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/transfer-ownership", {"member_id": w.spare_member_id}),
+    "GET /v1/organizations/{org_id}/members": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/members", None),
+    "PATCH /v1/organizations/{org_id}/members/{member_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/members/{w.spare_member_id}", {"role": "BILLING"}),
+    "DELETE /v1/organizations/{org_id}/members/{member_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/members/{w.spare_member_id}", None),
+    "POST /v1/organizations/{org_id}/invitations": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/invitations", {"email": _fresh_email(), "role": "MEMBER"}),
+    "GET /v1/organizations/{org_id}/invitations": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/invitations", None),
+    "DELETE /v1/organizations/{org_id}/invitations/{invitation_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/invitations/"
+        + created_id(s, o, f"/v1/organizations/{w.org_id}/invitations", {"email": _fresh_email()}),
+        None),
+    "POST /v1/organizations/{org_id}/api-keys": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/api-keys", {"name": "till", "scopes": ["pos:read"]}),
+    "GET /v1/organizations/{org_id}/api-keys": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/api-keys", None),
+    "DELETE /v1/organizations/{org_id}/api-keys/{api_key_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/api-keys/"
+        + created_id(s, o, f"/v1/organizations/{w.org_id}/api-keys",
+                     {"name": "x", "scopes": ["pos:read"]}),
+        None),
+}  # fmt: skip
+
+
+def signed_in_request(suite: Suite, endpoint: str, person: Person) -> Request:
+    """A request that succeeds for `person` (some need setting up first)."""
+    if endpoint == "POST /v1/auth/password":
+        return "/v1/auth/password", {"current_password": PASSWORD, "new_password": PASSWORD}
+    if endpoint == "POST /v1/organizations":
+        return "/v1/organizations", {"name": "Matrix Org", "email": "m@example.co.zw"}
+    if endpoint == "POST /v1/invitations/accept":
+        owner = suite.new_person()
+        org = suite.new_org(owner)
+        created_id(suite, owner, f"/v1/organizations/{org['id']}/invitations",
+                   {"email": person.email})  # fmt: skip
+        return "/v1/invitations/accept", {"token": suite.link_token(person.email, "invited")}
+    _method, path = endpoint.split(" ", 1)
+    return path, None
+
+
+def call(suite: Suite, endpoint: str, request: Request, headers: dict[str, str]) -> int:
+    method = endpoint.split(" ", 1)[0]
+    path, body = request
+    return suite.http(method, path, json=body, headers=headers).status_code
+
+
+def expect(cell: str, status: int, endpoint: str, caller: str) -> None:
+    if cell == REFUSED:
+        assert status == 403, f"{caller} on {endpoint}: {status}, expected 403"
+    else:
+        assert 200 <= status < 300, f"{caller} on {endpoint}: {status}, expected success"
+
+
+def test_the_document_holds_exactly_the_code_s_table() -> None:
+    documented = [
+        tuple(cell.strip() for cell in line.strip().strip("|").split("|"))
+        for line in DOC.read_text().splitlines()
+        if line.startswith("| `")
+    ]
+    assert documented == rows()
+
+
+def test_every_endpoint_is_walked_below() -> None:
+    walked = set(ORG_REQUESTS) | {e for e, c in TABLE.items() if c["OWNER"] == ANYONE}
+    walked |= {e for e, c in TABLE.items() if c["OWNER"] == ALLOWED and "{org_id}" not in e}
+    walked |= {e for e, c in TABLE.items() if c["staff"] == ALLOWED and c["OWNER"] == REFUSED}
+    walked |= {e for e, c in TABLE.items() if c["API key"].startswith("`")}
+    assert walked == set(TABLE), f"not walked: {set(TABLE) - walked}"
+
+
+@pytest.mark.parametrize("endpoint", sorted(ORG_REQUESTS))
+def test_organization_endpoints(
+    suite: Suite, people: dict[str, Person], staff: Person, outsider_org: dict, endpoint: str
+) -> None:
+    cells = TABLE[endpoint]
+    for role in ROLES:
+        world = new_world(suite, people)
+        status = call(suite, endpoint, ORG_REQUESTS[endpoint](suite, world, people["OWNER"]),
+                      people[role].auth)  # fmt: skip
+        expect(cells[role], status, endpoint, role)
+
+    world = new_world(suite, people)
+    request = ORG_REQUESTS[endpoint](suite, world, people["OWNER"])
+    assert call(suite, endpoint, request, {}) == 401, "no credentials"
+    assert call(suite, endpoint, request, {"Authorization": "Bearer forged"}) == 401
+    assert call(suite, endpoint, request, people["outsider"].auth) == 404, "another organization"
+    key = api_key(suite, people["OWNER"], world.org_id, ["pos:read", "pos:write", "usage:read"])
+    expect(cells["API key"], call(suite, endpoint, request, {"X-API-Key": key}), endpoint, "key")
+    outsider_key = api_key(suite, people["outsider"], outsider_org["id"], ["pos:read"])
+    assert call(suite, endpoint, request, {"X-API-Key": outsider_key}) in (403, 404)
+    expect(cells["staff"], call(suite, endpoint, request, staff.auth), endpoint, "staff")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    sorted(e for e, c in TABLE.items() if c["OWNER"] == ALLOWED and "{org_id}" not in e),
+)
+def test_endpoints_for_any_signed_in_person(
+    suite: Suite, people: dict[str, Person], staff: Person, endpoint: str
+) -> None:
+    person = suite.new_person()
+    status = call(suite, endpoint, signed_in_request(suite, endpoint, person), person.auth)
+    expect(TABLE[endpoint]["OWNER"], status, endpoint, "a person")
+    fresh_staff = suite.sign_in(staff.email)
+    if endpoint != "POST /v1/invitations/accept":
+        status = call(suite, endpoint, signed_in_request(suite, endpoint, fresh_staff),
+                      fresh_staff.auth)  # fmt: skip
+        expect(TABLE[endpoint]["staff"], status, endpoint, "staff")
+    request = signed_in_request(suite, endpoint, suite.new_person())
+    assert call(suite, endpoint, request, {}) == 401
+    org = suite.new_org(people["OWNER"])
+    key = api_key(suite, people["OWNER"], org["id"], ["pos:read", "pos:write"])
+    expect(TABLE[endpoint]["API key"], call(suite, endpoint, request, {"X-API-Key": key}),
+           endpoint, "key")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    sorted(e for e, c in TABLE.items() if c["staff"] == ALLOWED and c["OWNER"] == REFUSED),
+)
+def test_staff_endpoints(
+    suite: Suite, people: dict[str, Person], staff: Person, endpoint: str
+) -> None:
+    request = signed_in_request(suite, endpoint, staff)
+    expect(ALLOWED, call(suite, endpoint, request, staff.auth), endpoint, "staff")
+    for role in ROLES:
+        expect(REFUSED, call(suite, endpoint, request, people[role].auth), endpoint, role)
+    assert call(suite, endpoint, request, {}) == 401
+
+
+@pytest.mark.parametrize(
+    "endpoint", sorted(e for e, c in TABLE.items() if c["API key"].startswith("`"))
+)
+def test_terminal_endpoints(suite: Suite, people: dict[str, Person], endpoint: str) -> None:
+    scope = TABLE[endpoint]["API key"].strip("`")
+    org = suite.new_org(people["OWNER"])
+    request = signed_in_request(suite, endpoint, people["OWNER"])
+    with_scope = api_key(suite, people["OWNER"], org["id"], [scope])
+    without = api_key(suite, people["OWNER"], org["id"], ["usage:read"])
+    expect(ALLOWED, call(suite, endpoint, request, {"X-API-Key": with_scope}), endpoint, "key")
+    expect(REFUSED, call(suite, endpoint, request, {"X-API-Key": without}), endpoint, "key")
+    expect(REFUSED, call(suite, endpoint, request, people["OWNER"].auth), endpoint, "person")
+    assert call(suite, endpoint, request, {}) == 401
+    assert call(suite, endpoint, request, {"X-API-Key": "not-a-key"}) == 401
+
+
+@pytest.mark.parametrize(
+    "endpoint", sorted(e for e, c in TABLE.items() if c["OWNER"] == ANYONE and e.startswith("GET"))
+)
+def test_public_endpoints_need_no_credentials(suite: Suite, endpoint: str) -> None:
+    assert call(suite, endpoint, (endpoint.split(" ", 1)[1], None), {}) == 200
+
+
+def test_expired_and_signed_out_sessions_and_expired_keys_get_401(
+    suite: Suite, people: dict[str, Person]
+) -> None:
+    owner = people["OWNER"]
+    org = suite.new_org(owner)
+    key = api_key(suite, owner, org["id"], ["pos:read"])
+    suite.sql(
+        "UPDATE identity.api_keys SET expires_at = now() - interval '1 minute' WHERE key_hash = :h",
+        h=secret_hash(key),
+    )
+    assert suite.http("GET", "/v1/terminal/whoami", headers={"X-API-Key": key}).status_code == 401
+
+    session = suite.sign_in(owner.email)
+    assert suite.http("GET", "/v1/me", headers=session.auth).status_code == 200
+    suite.sql(
+        "UPDATE identity.sessions SET expires_at = now() - interval '1 second' "
+        "WHERE token_hash = :h",
+        h=secret_hash(session.session),
+    )
+    assert suite.http("GET", "/v1/me", headers=session.auth).status_code == 401
+
+    other = suite.sign_in(owner.email)
+    assert suite.http("POST", "/v1/auth/sign-out", headers=other.auth).status_code == 200
+    assert suite.http("GET", "/v1/me", headers=other.auth).status_code == 401
