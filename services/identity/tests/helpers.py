@@ -104,9 +104,9 @@ def make_organization(unit_of_work: UnitOfWorkFactory, owner: Person) -> str:
     """An organization created by `owner`, who is its OWNER."""
     name = unique("Org")
     with as_user(owner), unit_of_work("identity") as uow:
-        return organizations.create_organization(
-            uow, {"name": name, "email": unique_email("org")}
-        )["id"]
+        return organizations.create_organization(uow, {"name": name, "email": unique_email("org")})[
+            "id"
+        ]
 
 
 def add_member(

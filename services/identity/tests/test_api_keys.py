@@ -35,10 +35,11 @@ def organization_with_owner(unit_of_work: UnitOfWorkFactory) -> tuple[str, str]:
 def create_key(
     unit_of_work: UnitOfWorkFactory,
     organization_id: str,
-    owner_id: str,
+    user_id: str,
     scopes: list[str] | None = None,
+    role: MemberRole = MemberRole.OWNER,
 ) -> dict[str, Any]:
-    with as_user(owner_id, organization_id, MemberRole.OWNER), unit_of_work("identity") as uow:
+    with as_user(user_id, organization_id, role), unit_of_work("identity") as uow:
         return api_keys.create_api_key(
             uow, organization_id, {"name": "Till 1", "scopes": scopes or ["pos:read"]}
         )
@@ -71,9 +72,12 @@ def test_scopes_outside_the_allowed_set_are_refused(unit_of_work: UnitOfWorkFact
         create_key(unit_of_work, organization_id, owner_id, ["pos:read", "admin:everything"])
     assert list(caught.value.fields) == ["scopes"]
     with unit_of_work("identity") as uow:
-        assert uow.session.scalars(
-            select(ApiKey).where(ApiKey.organization_id == organization_id)
-        ).all() == []
+        assert (
+            uow.session.scalars(
+                select(ApiKey).where(ApiKey.organization_id == organization_id)
+            ).all()
+            == []
+        )
 
 
 def test_a_key_resolves_by_its_hash_to_its_organization_and_scopes(
@@ -113,7 +117,7 @@ def test_a_plain_member_may_not_manage_api_keys(unit_of_work: UnitOfWorkFactory)
     organization_id, _ = organization_with_owner(unit_of_work)
     member, _ = add_member(unit_of_work, organization_id, MemberRole.MEMBER)
     with pytest.raises(Forbidden):
-        create_key(unit_of_work, organization_id, member.id)
+        create_key(unit_of_work, organization_id, member.id, role=MemberRole.MEMBER)
     with (
         as_user(member, organization_id, MemberRole.MEMBER),
         pytest.raises(Forbidden),

@@ -86,9 +86,12 @@ def test_an_admin_cannot_demote_remove_or_invite_an_owner(
             members.invite(uow, organization_id, {"email": invitee.email, "role": "OWNER"})
     with unit_of_work("identity") as uow:
         assert role_of(uow, organization_id, owner.id) == MemberRole.OWNER
-        assert uow.session.scalars(
-            select(Invitation).where(Invitation.organization_id == organization_id)
-        ).all() == []
+        assert (
+            uow.session.scalars(
+                select(Invitation).where(Invitation.organization_id == organization_id)
+            ).all()
+            == []
+        )
 
 
 def test_an_admin_cannot_make_anyone_owner(unit_of_work: UnitOfWorkFactory) -> None:
@@ -162,7 +165,9 @@ def test_an_invitation_for_another_email_is_forbidden(unit_of_work: UnitOfWorkFa
     organization_id, owner, _ = organization_with_owner(unit_of_work)
     invited = make_person(unit_of_work)
     someone_else = make_person(unit_of_work)
-    token = invitation_token(unit_of_work, invite(unit_of_work, organization_id, owner, invited.email))
+    token = invitation_token(
+        unit_of_work, invite(unit_of_work, organization_id, owner, invited.email)
+    )
     with pytest.raises(Forbidden):
         accept(unit_of_work, someone_else, token)
     with unit_of_work("identity") as uow:
@@ -172,7 +177,9 @@ def test_an_invitation_for_another_email_is_forbidden(unit_of_work: UnitOfWorkFa
 def test_an_accepted_invitation_token_is_refused(unit_of_work: UnitOfWorkFactory) -> None:
     organization_id, owner, _ = organization_with_owner(unit_of_work)
     invited = make_person(unit_of_work)
-    token = invitation_token(unit_of_work, invite(unit_of_work, organization_id, owner, invited.email))
+    token = invitation_token(
+        unit_of_work, invite(unit_of_work, organization_id, owner, invited.email)
+    )
     accept(unit_of_work, invited, token)
     with pytest.raises(ValidationFailed) as caught:
         accept(unit_of_work, invited, token)
@@ -200,6 +207,11 @@ def test_inviting_an_existing_member_is_a_conflict(unit_of_work: UnitOfWorkFacto
         invite(unit_of_work, organization_id, owner, member.email)
     assert list(caught.value.fields) == ["email"]
     with unit_of_work("identity") as uow:
-        assert uow.session.scalars(
-            select(OrganizationMember).where(OrganizationMember.user_id == member.id)
-        ).one().role == MemberRole.MEMBER
+        assert (
+            uow.session.scalars(
+                select(OrganizationMember).where(OrganizationMember.user_id == member.id)
+            )
+            .one()
+            .role
+            == MemberRole.MEMBER
+        )

@@ -54,9 +54,7 @@ def test_the_creator_becomes_the_only_owner(unit_of_work: UnitOfWorkFactory) -> 
     organization_id = make_organization(unit_of_work, creator)
     with unit_of_work("identity") as uow:
         members = uow.session.scalars(
-            select(OrganizationMember).where(
-                OrganizationMember.organization_id == organization_id
-            )
+            select(OrganizationMember).where(OrganizationMember.organization_id == organization_id)
         ).all()
     assert [(m.user_id, m.role) for m in members] == [(creator.id, MemberRole.OWNER)]
 
@@ -173,12 +171,18 @@ def test_the_owner_deletes_the_organization_its_members_and_announces_key_revoca
             organizations.delete_organization(uow, organization_id)
     with unit_of_work("identity") as uow:
         assert uow.session.get(Organization, organization_id) is None
-        assert uow.session.scalar(
-            select(func.count()).where(OrganizationMember.organization_id == organization_id)
-        ) == 0
-        assert uow.session.scalar(
-            select(func.count()).where(ApiKey.organization_id == organization_id)
-        ) == 0
+        assert (
+            uow.session.scalar(
+                select(func.count()).where(OrganizationMember.organization_id == organization_id)
+            )
+            == 0
+        )
+        assert (
+            uow.session.scalar(
+                select(func.count()).where(ApiKey.organization_id == organization_id)
+            )
+            == 0
+        )
         emitted = events(uow, "organization_id", organization_id)
         revoked_per_key = {key_id: events(uow, "api_key_id", key_id) for key_id in key_ids}
         owner_still_exists = uow.session.get(User, owner.id) is not None

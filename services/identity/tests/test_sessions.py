@@ -24,9 +24,7 @@ from shared.errors import Forbidden, RateLimited, Unauthorized
 from shared.tokens import secret_hash
 
 
-def attempt(
-    unit_of_work: UnitOfWorkFactory, email: str, password: str
-) -> sessions.SignInOutcome:
+def attempt(unit_of_work: UnitOfWorkFactory, email: str, password: str) -> sessions.SignInOutcome:
     with as_anonymous(), unit_of_work("identity") as uow:
         return sessions.sign_in(uow, {"email": email, "password": password})
 

@@ -78,9 +78,7 @@ def test_sign_up_refuses_a_taken_email_naming_email(unit_of_work: UnitOfWorkFact
 def test_sign_up_emits_user_registered(unit_of_work: UnitOfWorkFactory) -> None:
     email = unique_email()
     with as_anonymous(), unit_of_work("identity") as uow:
-        user_id = users.sign_up(uow, {"email": email, "password": PASSWORD, "name": "Tendai"})[
-            "id"
-        ]
+        user_id = users.sign_up(uow, {"email": email, "password": PASSWORD, "name": "Tendai"})["id"]
     with unit_of_work("identity") as uow:
         outbox = uow.tables.outbox_message
         message = uow.session.scalar(
@@ -107,11 +105,14 @@ def test_only_the_suite_itself_may_issue_a_token(
     with caller(), pytest.raises(error), unit_of_work("identity") as uow:
         users.issue_token(uow, person.id, users.EMAIL_VERIFICATION)
     with unit_of_work("identity") as uow:
-        assert uow.session.scalar(
-            select(func.count()).where(
-                Verification.identifier == f"{users.EMAIL_VERIFICATION}:{person.id}"
+        assert (
+            uow.session.scalar(
+                select(func.count()).where(
+                    Verification.identifier == f"{users.EMAIL_VERIFICATION}:{person.id}"
+                )
             )
-        ) == 0
+            == 0
+        )
 
 
 def test_an_issued_token_is_stored_only_as_its_sha256(unit_of_work: UnitOfWorkFactory) -> None:
