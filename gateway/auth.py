@@ -22,11 +22,12 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.events import event_dispatcher
 from werkzeug.wrappers import Request
 
-from gateway.http import call, call_context_of
+from gateway.http import add_response_headers, call, call_context_of
+from gateway.rate_limit import RateLimiter
 from shared import context
 from shared.authorization import Permission
 from shared.clock import utcnow
-from shared.errors import Forbidden, NotFound, Unauthorized
+from shared.errors import Forbidden, NotFound, RateLimited, Unauthorized
 from shared.tokens import csrf_token_for, secret_hash
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ class Authenticator(DependencyProvider):
 
     def setup(self) -> None:
         self.cache = ApiKeyCache()
+        self.limiter = RateLimiter()
         self._dispatch = event_dispatcher(self.container.config)
         self._flusher: Any = None
 
@@ -133,12 +135,13 @@ class Authenticator(DependencyProvider):
             self.flush_usage()
 
     def get_dependency(self, worker_ctx: Any) -> RequestAuthenticator:
-        return RequestAuthenticator(self.cache, worker_ctx)
+        return RequestAuthenticator(self.cache, self.limiter, worker_ctx)
 
 
 class RequestAuthenticator:
-    def __init__(self, cache: ApiKeyCache, worker_ctx: Any) -> None:
+    def __init__(self, cache: ApiKeyCache, limiter: RateLimiter, worker_ctx: Any) -> None:
         self.cache = cache
+        self.limiter = limiter
         self.worker_ctx = worker_ctx
 
     def forget_api_key(self, api_key_id: str) -> None:
@@ -152,7 +155,9 @@ class RequestAuthenticator:
             return self._act_as(base)
         api_key = request.headers.get(API_KEY_HEADER)
         if api_key:
-            return self._act_as(self._by_api_key(base, api_key, access, organization_id, identity))
+            ctx, rate_limit = self._by_api_key(base, api_key, access, organization_id, identity)
+            self._count_against_rate_limit(request, ctx, rate_limit)
+            return self._act_as(ctx)
         token, from_cookie = self._session_token(request)
         if token is None:
             raise Unauthorized("sign in, or send an API key")
@@ -214,7 +219,7 @@ class RequestAuthenticator:
         access: Access,
         organization_id: str | None,
         identity: Any,
-    ) -> context.CallContext:
+    ) -> tuple[context.CallContext, int]:
         info = self.cache.lookup(
             secret_hash(key), lambda key_hash: call(identity.resolve_api_key, key_hash)
         )
@@ -234,7 +239,7 @@ class RequestAuthenticator:
         if not wanted & scopes:
             raise Forbidden(f"this API key lacks the scope {' or '.join(sorted(wanted))}")
         self.cache.touch(info["id"])
-        return context.CallContext(
+        ctx = context.CallContext(
             request_id=base.request_id,
             actor_id=info["id"],
             actor_type=context.API_KEY,
@@ -243,6 +248,20 @@ class RequestAuthenticator:
             client_ip=base.client_ip,
             user_agent=base.user_agent,
         )
+        return ctx, info["rate_limit"]
+
+    def _count_against_rate_limit(
+        self, request: Request, ctx: context.CallContext, rate_limit: int
+    ) -> None:
+        state = self.limiter.hit(ctx.actor_id or "", rate_limit)
+        if state is None:
+            return
+        add_response_headers(request, state.headers())
+        if not state.allowed:
+            raise RateLimited(
+                f"over this key's limit of {state.limit} requests an hour",
+                retry_after=state.retry_after,
+            )
 
     def _act_as(self, ctx: context.CallContext) -> context.CallContext:
         """From here on, logs, audit rows and every RPC of this request carry `ctx`."""

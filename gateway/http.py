@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_ENVIRON = "cvt.request_id"
+_EXTRA_HEADERS_ENVIRON = "cvt.extra_headers"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 RPC_TIMEOUT_SECONDS = 10.0
@@ -40,7 +41,9 @@ CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_ALLOWED_HEADERS = (
     "Authorization, Content-Type, X-Request-Id, X-API-Key, X-CSRF-Token, Idempotency-Key"
 )
-CORS_EXPOSED_HEADERS = "X-Request-Id, Retry-After"
+CORS_EXPOSED_HEADERS = (
+    "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -91,6 +94,11 @@ def request_id_of(request: Request) -> str:
     return request.environ[_REQUEST_ID_ENVIRON]
 
 
+def add_response_headers(request: Request, headers: dict[str, str]) -> None:
+    """Headers for this request's answer, whatever it turns out to be (errors included)."""
+    request.environ[_EXTRA_HEADERS_ENVIRON].update(headers)
+
+
 def call_context_of(request: Request) -> context.CallContext:
     return context.CallContext(
         request_id=request_id_of(request),
@@ -128,10 +136,12 @@ class ApiWsgiApp:
         given = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = given if _VALID_REQUEST_ID.match(given) else cuid()
         environ[_REQUEST_ID_ENVIRON] = request_id
+        environ[_EXTRA_HEADERS_ENVIRON] = {}
         # This greenthread serves the request; binding makes its access-log line carry the id.
         context.bind(context.CallContext(request_id=request_id))
         response = self._dispatch(request, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
+        response.headers.update(environ[_EXTRA_HEADERS_ENVIRON])
         self._add_cors_headers(request, response)
         return response(environ, start_response)
 

@@ -13,6 +13,8 @@ from werkzeug.wrappers import Request
 
 from gateway.auth import Access
 from gateway.http import ROUTES, JsonRoute, RouteSpec, read_json
+from gateway.usage import record_api_call
+from shared import context
 
 
 def route(
@@ -33,7 +35,9 @@ def route(
     def decorate(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def authenticated(self: Any, request: Request, **path_values: Any) -> Any:
-            self.auth.authenticate(request, access, path_values.get("org_id"), self.identity)
+            ctx = self.auth.authenticate(request, access, path_values.get("org_id"), self.identity)
+            if ctx.actor_type == context.API_KEY:
+                record_api_call(self.usage, ctx)
             if spec.request is not None:
                 path_values["body"] = read_json(request, spec.request())
             return handler(self, request, **path_values)

@@ -31,7 +31,9 @@ from gateway.schemas import (
     ReadySchema,
     StatusSchema,
 )
+from gateway.usage import UsageRecorder, accept_usage
 from services.identity import schemas as id_schemas
+from services.metering import schemas as metering_schemas
 from shared import config, context
 from shared.authorization import (
     DELETE_ORGANIZATION,
@@ -41,6 +43,7 @@ from shared.authorization import (
     TRANSFER_OWNERSHIP,
     VIEW_MEMBERS,
     VIEW_ORGANIZATION,
+    VIEW_USAGE,
 )
 from shared.dependencies import CallContextProvider
 from shared.errors import NotFound, Unavailable
@@ -77,6 +80,7 @@ class GatewayService:
     name = "gateway"
     call_context = CallContextProvider()
     auth = Authenticator()
+    usage = UsageRecorder()
 
     identity = RpcProxy("identity")
     billing = RpcProxy("billing")
@@ -90,6 +94,12 @@ class GatewayService:
     )
     def forget_revoked_api_key(self, payload: dict[str, Any]) -> None:
         self.auth.forget_api_key(payload["api_key_id"])
+
+    @nameko_event_handler(
+        "metering", "event_types.changed", handler_type=BROADCAST, reliable_delivery=False
+    )
+    def forget_event_types(self, payload: dict[str, Any]) -> None:
+        self.usage.forget_event_types()
 
     # Operations
 
@@ -468,6 +478,31 @@ class GatewayService:
             "scopes": list(ctx.scopes),
         }
 
+    @route(
+        "POST",
+        "/v1/usage-events",
+        summary="Report usage: one event or a batch; 202 once the events are safe",
+        access=terminals_with("usage:write"),
+        request=metering_schemas.UsageBatchSchema,
+        response=metering_schemas.UsageAcceptedSchema,
+        status=202,
+        tags=TERMINAL,
+    )
+    def report_usage(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        known = self.usage.event_types(lambda: call(self.metering.active_event_types))
+        return accept_usage(self.usage, body, known)
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/usage",
+        summary="Usage (?from=&to=&group_by=day|event_type|api_key|invoice)",
+        access=members_who_may(VIEW_USAGE),
+        response=metering_schemas.UsageReportSchema,
+        tags=ORGS,
+    )
+    def usage_report(self, request: Request, org_id: str) -> dict[str, Any]:
+        return call(self.metering.usage_report, org_id, dict(request.args))
+
     # Staff
 
     @route(
@@ -491,3 +526,40 @@ class GatewayService:
     )
     def admin_list_users(self, request: Request) -> dict[str, Any]:
         return call(self.identity.list_all_users, dict(request.args))
+
+    @route(
+        "GET",
+        "/v1/admin/event-types",
+        summary="The usage event types terminals may report",
+        access=STAFF,
+        response=metering_schemas.EventTypeSchema,
+        many=True,
+        tags=ADMIN,
+    )
+    def admin_list_event_types(self, request: Request) -> list[dict[str, Any]]:
+        return call(self.metering.list_event_types)
+
+    @route(
+        "POST",
+        "/v1/admin/event-types",
+        summary="Register a usage event type",
+        access=STAFF,
+        request=metering_schemas.EventTypeSchema,
+        response=metering_schemas.EventTypeSchema,
+        status=201,
+        tags=ADMIN,
+    )
+    def admin_create_event_type(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        return 201, call(self.metering.create_event_type, body)
+
+    @route(
+        "PATCH",
+        "/v1/admin/event-types/<name>",
+        summary="Describe, retire or restore a usage event type",
+        access=STAFF,
+        request=metering_schemas.EventTypeUpdateSchema,
+        response=metering_schemas.EventTypeSchema,
+        tags=ADMIN,
+    )
+    def admin_update_event_type(self, request: Request, name: str, body: dict) -> dict[str, Any]:
+        return call(self.metering.update_event_type, name, body)

@@ -43,6 +43,8 @@ VIEW_MEMBERS = Permission(
 MANAGE_MEMBERS = Permission("manage members", frozenset({MemberRole.OWNER, MemberRole.ADMIN}))
 MANAGE_API_KEYS = Permission("manage API keys", frozenset({MemberRole.OWNER, MemberRole.ADMIN}))
 
+VIEW_USAGE = Permission("view usage", ALL_ROLES, frozenset({"usage:read"}))
+
 API_KEY_SCOPES = frozenset({"pos:read", "pos:write", "usage:read", "usage:write"})
 
 

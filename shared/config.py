@@ -60,6 +60,10 @@ CVT_ADMIN_PASSWORD = Setting(
     "CVT_ADMIN_PASSWORD", "", "Seeded staff password; empty = generate one and print it once"
 )
 CVT_ADMIN_NAME = Setting("CVT_ADMIN_NAME", "CVT Administrator", "Seeded staff user's name")
+REDIS_URL = Setting(
+    "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for API-key rate limits shared by gateways"
+)
+REDIS_NAMESPACE = Setting("REDIS_NAMESPACE", "cvt", "Prefix of every Redis key the suite writes")
 SMTP_HOST = Setting("SMTP_HOST", "127.0.0.1", "SMTP server notifications sends mail through")
 SMTP_PORT = Setting("SMTP_PORT", "1025", "Its port (`make up` runs a local sink on 1025)")
 SMTP_USERNAME = Setting("SMTP_USERNAME", "", "SMTP login, if the server wants one")

@@ -1,4 +1,4 @@
-"""What every service's `service.py` builds on: reliable event handlers and `health`."""
+"""What every service's `service.py` builds on: reliable message handlers and `health`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import eventlet
+from kombu import Queue
 from nameko.events import SERVICE_POOL
 from nameko.events import event_handler as nameko_event_handler
+from nameko.messaging import consume
 from nameko.rpc import rpc
 
 from shared.dependencies import CallContextProvider
@@ -22,30 +24,42 @@ log = logging.getLogger(__name__)
 REQUEUE_DELAY_SECONDS = 2.0
 
 
-def event_handler(source_service: str, event_type: str) -> Callable[[Callable], Callable]:
-    """A SERVICE_POOL handler that never loses an event.
+def _never_lost(handler: Callable, what: str) -> Callable:
+    """The handler must be idempotent and commit before returning; nameko acknowledges
+    after it returns. A `DomainError` means redelivery cannot help (the message is
+    acknowledged and logged); any other error puts it back on its durable queue."""
 
-    The handler must be idempotent and commit before returning; nameko acks after it
-    returns. A `DomainError` means redelivery cannot help (the event is acknowledged and
-    logged); any other error puts the event back on its durable queue to be tried again.
-    """
+    @functools.wraps(handler)
+    def wrapper(self: Any, payload: dict[str, Any]) -> Any:
+        try:
+            return handler(self, payload)
+        except DomainError as exc:
+            log.error("dropping %s message %s: %s", what, payload.get("event_id"), exc)
+            return None
+        except Exception:
+            log.exception("%s message %s failed; requeueing", what, payload.get("event_id"))
+            eventlet.sleep(REQUEUE_DELAY_SECONDS)
+            raise
+
+    return wrapper
+
+
+def event_handler(source_service: str, event_type: str) -> Callable[[Callable], Callable]:
+    """A SERVICE_POOL event handler that never loses an event (see `_never_lost`)."""
 
     def decorate(handler: Callable) -> Callable:
-        @functools.wraps(handler)
-        def wrapper(self: Any, payload: dict[str, Any]) -> Any:
-            try:
-                return handler(self, payload)
-            except DomainError as exc:
-                log.error("dropping %s event %s: %s", event_type, payload.get("event_id"), exc)
-                return None
-            except Exception:
-                log.exception("%s event %s failed; requeueing", event_type, payload.get("event_id"))
-                eventlet.sleep(REQUEUE_DELAY_SECONDS)
-                raise
-
         return nameko_event_handler(
             source_service, event_type, handler_type=SERVICE_POOL, requeue_on_error=True
-        )(wrapper)
+        )(_never_lost(handler, event_type))
+
+    return decorate
+
+
+def queue_consumer(queue: Queue) -> Callable[[Callable], Callable]:
+    """A consumer of a durable work queue that never loses a message (see `_never_lost`)."""
+
+    def decorate(handler: Callable) -> Callable:
+        return consume(queue, requeue_on_error=True)(_never_lost(handler, queue.name))
 
     return decorate
 

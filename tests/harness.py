@@ -1,9 +1,9 @@
-"""Where tests find RabbitMQ and PostgreSQL, and how each run gets its own.
+"""Where tests find RabbitMQ, PostgreSQL and Redis, and how each run gets its own.
 
-Order: the servers named by DATABASE_URL / AMQP_URI (defaulting to the local ones); else,
-where a Docker engine answers, throwaway testcontainers; else fail with what to start.
-Each run gets a fresh database and a fresh RabbitMQ vhost, dropped at the end, so runs
-never see each other's data.
+Order: the servers named by DATABASE_URL / AMQP_URI / REDIS_URL (default: the local ones);
+else, where a Docker engine answers, throwaway testcontainers; else fail with what to
+start. Each run gets a fresh database, a fresh RabbitMQ vhost (both dropped at the end)
+and its own Redis key prefix, so runs never see each other's data.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import redis
 import requests
 from kombu import Connection
 from sqlalchemy import create_engine, pool, text
@@ -25,22 +26,31 @@ from sqlalchemy.engine import URL, make_url
 from shared import config
 
 HOW_TO_START = """\
-Integration tests need RabbitMQ and PostgreSQL, and none answered:
+Integration tests need RabbitMQ, PostgreSQL and Redis, and not all answered:
   PostgreSQL at {pg} ({pg_error})
   RabbitMQ at {amqp} ({amqp_error})
+  Redis at {redis} ({redis_error})
 and no Docker engine is available for testcontainers. Start them, e.g.:
   rabbitmq-server -detached
   pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
-or point DATABASE_URL and AMQP_URI at servers that run."""
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+or point DATABASE_URL, AMQP_URI and REDIS_URL at servers that run."""
 
 
 @dataclass(frozen=True)
 class RunEnvironment:
     database_url: str
     amqp_uri: str
+    redis_url: str
+    redis_namespace: str
 
     def as_env(self) -> dict[str, str]:
-        return {config.DATABASE_URL.name: self.database_url, config.AMQP_URI.name: self.amqp_uri}
+        return {
+            config.DATABASE_URL.name: self.database_url,
+            config.AMQP_URI.name: self.amqp_uri,
+            config.REDIS_URL.name: self.redis_url,
+            config.REDIS_NAMESPACE.name: self.redis_namespace,
+        }
 
 
 def _postgres_error(server: URL) -> str | None:
@@ -59,6 +69,14 @@ def _amqp_error(uri: str) -> str | None:
             conn.ensure_connection(max_retries=1)
         return None
     except Exception as exc:
+        return str(exc)
+
+
+def _redis_error(url: str) -> str | None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        return None
+    except redis.RedisError as exc:
         return str(exc)
 
 
@@ -126,7 +144,9 @@ def _vhost_admin(uri: str) -> tuple[Callable[[str], None], Callable[[str], None]
 
 
 @contextmanager
-def _run_on(server: URL, amqp_base: str, make_vhost: bool) -> Iterator[RunEnvironment]:
+def _run_on(
+    server: URL, amqp_base: str, redis_url: str, make_vhost: bool
+) -> Iterator[RunEnvironment]:
     run_id = uuid.uuid4().hex[:10]
     database = f"cvt_test_{run_id}"
     admin = create_engine(server, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
@@ -142,6 +162,9 @@ def _run_on(server: URL, amqp_base: str, make_vhost: bool) -> Iterator[RunEnviro
         yield RunEnvironment(
             database_url=server.set(database=database).render_as_string(hide_password=False),
             amqp_uri=amqp_uri,
+            redis_url=redis_url,
+            # Rate-limit counters of this run live under their own prefix.
+            redis_namespace=f"cvt-test-{run_id}",
         )
     finally:
         with admin.connect() as conn:
@@ -155,9 +178,11 @@ def _run_on(server: URL, amqp_base: str, make_vhost: bool) -> Iterator[RunEnviro
 def run_environment() -> Iterator[RunEnvironment]:
     server = make_url(config.DATABASE_URL.get()).set(database="postgres")
     amqp = config.AMQP_URI.get()
+    redis_url = config.REDIS_URL.get()
     pg_error, amqp_error = _postgres_error(server), _amqp_error(amqp)
-    if pg_error is None and amqp_error is None:
-        with _run_on(server, amqp, make_vhost=True) as env:
+    redis_error = _redis_error(redis_url)
+    if pg_error is None and amqp_error is None and redis_error is None:
+        with _run_on(server, amqp, redis_url, make_vhost=True) as env:
             yield env
         return
     if not _docker_engine_answers():
@@ -167,17 +192,27 @@ def run_environment() -> Iterator[RunEnvironment]:
                 pg_error=pg_error or "ok",
                 amqp=amqp,
                 amqp_error=amqp_error or "ok",
+                redis=redis_url,
+                redis_error=redis_error or "ok",
             )
         )
     from testcontainers.postgres import PostgresContainer
     from testcontainers.rabbitmq import RabbitMqContainer
+    from testcontainers.redis import RedisContainer
 
-    with PostgresContainer("postgres:15") as pg, RabbitMqContainer("rabbitmq:3.10") as mq:
+    with (
+        PostgresContainer("postgres:15") as pg,
+        RabbitMqContainer("rabbitmq:3.10") as mq,
+        RedisContainer("redis:7") as cache,
+    ):
         container_server = make_url(pg.get_connection_url()).set(
             drivername="postgresql+psycopg2", database="postgres"
         )
         params = mq.get_connection_params()
         container_amqp = f"amqp://guest:guest@{params.host}:{params.port}/"
         # A throwaway broker is already private to this run: no vhost needed.
-        with _run_on(container_server, container_amqp, make_vhost=False) as env:
+        container_redis = (
+            f"redis://{cache.get_container_host_ip()}:{cache.get_exposed_port(6379)}/0"
+        )
+        with _run_on(container_server, container_amqp, container_redis, make_vhost=False) as env:
             yield env

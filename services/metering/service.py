@@ -1,12 +1,65 @@
-"""The metering service's entrypoints: the schema and `health` so far."""
+"""Metering's entrypoints. Domain logic lives in the modules they call."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from nameko.rpc import rpc
+
+from services.metering import event_types, ingest, usage
 from services.metering.models import tables
+from services.metering.queues import USAGE_QUEUE
 from shared.dependencies import Database
-from shared.entrypoints import ServiceBase
+from shared.entrypoints import ServiceBase, queue_consumer
+
+log = logging.getLogger(__name__)
 
 
 class MeteringService(ServiceBase):
     name = "metering"
     db = Database("metering", tables)
+
+    @queue_consumer(USAGE_QUEUE)
+    def record_usage(self, message: dict[str, Any]) -> None:
+        with self.db.transaction() as uow:
+            new, duplicates = ingest.record_usage(uow, message)
+        log.info(
+            "recorded %d usage event(s) of organization %s (%d duplicate(s) ignored)",
+            new, message["organization_id"], duplicates,
+        )  # fmt: skip
+
+    @rpc
+    def usage_report(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return usage.usage_report(uow, organization_id, query)
+
+    @rpc
+    def claim_usage(self, organization_id: str, period_end: str, invoice_id: str) -> dict:
+        with self.db.transaction() as uow:
+            return usage.claim_usage(uow, organization_id, period_end, invoice_id)
+
+    @rpc
+    def release_usage(self, invoice_id: str) -> int:
+        with self.db.transaction() as uow:
+            return usage.release_usage(uow, invoice_id)
+
+    @rpc
+    def active_event_types(self) -> list[str]:
+        with self.db.transaction() as uow:
+            return event_types.active_event_types(uow)
+
+    @rpc
+    def list_event_types(self) -> list[dict[str, Any]]:
+        with self.db.transaction() as uow:
+            return event_types.list_event_types(uow)
+
+    @rpc
+    def create_event_type(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return event_types.create_event_type(uow, data)
+
+    @rpc
+    def update_event_type(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return event_types.update_event_type(uow, name, data)

@@ -1,0 +1,148 @@
+"""Terminal usage at the gateway: reported events are validated one by one, and the valid
+ones are handed to RabbitMQ (persistent, publisher-confirmed) before the gateway answers
+202 — once the broker has them, they survive metering being down. Every authenticated
+terminal request is also counted as an `api.call` event; those are batched and sent every
+second (a gateway crash can lose up to a second of them)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import eventlet
+from marshmallow import ValidationError
+from nameko.amqp.publish import Publisher
+from nameko.extensions import DependencyProvider
+
+from services.metering.queues import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_KEY
+from services.metering.schemas import UsageEventInSchema
+from shared import context
+from shared.clock import utcnow
+from shared.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+API_CALL = "api.call"
+API_CALL_FLUSH_SECONDS = 1.0
+EVENT_TYPES_CACHE_SECONDS = 30.0
+
+
+class UsageRecorder(DependencyProvider):
+    def setup(self) -> None:
+        self.publisher = Publisher(
+            self.container.config["AMQP_URI"], serializer="json", declare=[USAGE_QUEUE]
+        )
+        self.pending_api_calls: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self._event_types: tuple[frozenset[str], float] = (frozenset(), 0.0)
+        self._flusher: Any = None
+
+    def start(self) -> None:
+        self._flusher = self.container.spawn_managed_thread(self._flush_forever)
+
+    def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.kill()
+        self.flush_api_calls()
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Returns once RabbitMQ confirmed the message (persistent, durable queue)."""
+        headers = {f"nameko.{k}": v for k, v in context.current().to_context_data().items()}
+        self.publisher.publish(
+            message,
+            exchange=USAGE_EXCHANGE,
+            routing_key=USAGE_ROUTING_KEY,
+            mandatory=True,
+            headers=headers,
+        )
+
+    def flush_api_calls(self) -> None:
+        pending, self.pending_api_calls = self.pending_api_calls, defaultdict(list)
+        for (organization_id, api_key_id), events in pending.items():
+            message = _message(organization_id, api_key_id, events)
+            try:
+                self.publish(message)
+            except Exception:
+                log.warning("could not send %d api.call event(s); keeping them", len(events),
+                            exc_info=True)  # fmt: skip
+                self.pending_api_calls[(organization_id, api_key_id)].extend(events)
+
+    def _flush_forever(self) -> None:
+        while True:
+            eventlet.sleep(API_CALL_FLUSH_SECONDS)
+            self.flush_api_calls()
+
+    def forget_event_types(self) -> None:
+        self._event_types = (frozenset(), 0.0)
+
+    def event_types(self, fetch: Any) -> frozenset[str]:
+        names, expires = self._event_types
+        if expires < time.monotonic():
+            names = frozenset(fetch())
+            self._event_types = (names, time.monotonic() + EVENT_TYPES_CACHE_SECONDS)
+        return names
+
+    def get_dependency(self, worker_ctx: Any) -> UsageRecorder:
+        return self
+
+
+def _message(organization_id: str, api_key_id: str, events: list[dict[str, Any]]) -> dict:
+    return {
+        "organization_id": organization_id,
+        "api_key_id": api_key_id,
+        "received_at": utcnow().isoformat(),
+        "events": events,
+    }
+
+
+def record_api_call(recorder: UsageRecorder, ctx: context.CallContext) -> None:
+    event = {
+        "event_type": API_CALL,
+        "quantity": 1,
+        "timestamp": utcnow().isoformat(),
+        "idempotency_key": f"{API_CALL}:{ctx.request_id}",
+    }
+    recorder.pending_api_calls[(ctx.organization_id or "", ctx.actor_id or "")].append(event)
+
+
+def accept_usage(
+    recorder: UsageRecorder, body: dict[str, Any], known_types: frozenset[str]
+) -> tuple[int, dict[str, Any]]:
+    """Validate each event; publish the valid ones; answer per event."""
+    ctx = context.current()
+    events = body.get("events", [body])
+    schema = UsageEventInSchema()
+    results: list[dict[str, Any]] = []
+    accepted: list[dict[str, Any]] = []
+    for index, event in enumerate(events):
+        key = event.get("idempotency_key") if isinstance(event, dict) else None
+        try:
+            loaded = schema.load(event)
+            if loaded["event_type"] not in known_types or loaded["event_type"] == API_CALL:
+                raise ValidationError({"event_type": ["not a registered event type"]})
+        except ValidationError as exc:
+            errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+            results.append(
+                {"index": index, "status": "rejected", "idempotency_key": key, "errors": errors}
+            )
+            continue
+        accepted.append(
+            {
+                "event_type": loaded["event_type"],
+                "quantity": loaded["quantity"],
+                "timestamp": (loaded.get("timestamp") or utcnow()).isoformat(),
+                "event_data": loaded.get("event_data"),
+                "idempotency_key": loaded["idempotency_key"],
+            }
+        )
+        results.append({"index": index, "status": "accepted", "idempotency_key": key})
+    if accepted:
+        try:
+            recorder.publish(_message(ctx.organization_id or "", ctx.actor_id or "", accepted))
+        except Exception as exc:
+            log.warning("usage batch not accepted: broker unavailable", exc_info=True)
+            raise Unavailable("usage could not be stored; send it again") from exc
+    rejected = len(events) - len(accepted)
+    status = 202 if accepted else 422
+    return status, {"accepted": len(accepted), "rejected": rejected, "results": results}

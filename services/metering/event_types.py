@@ -1,0 +1,50 @@
+"""The registry of event types terminals may report; staff edit it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from services.metering.models import EventType
+from services.metering.schemas import EventTypeSchema, EventTypeUpdateSchema
+from shared.authorization import require_staff
+from shared.errors import Conflict, NotFound
+from shared.schemas import load
+from shared.unit_of_work import UnitOfWork
+
+
+def active_event_types(uow: UnitOfWork) -> list[str]:
+    return list(uow.session.scalars(select(EventType.name).where(EventType.is_active)))
+
+
+def list_event_types(uow: UnitOfWork) -> list[dict[str, Any]]:
+    require_staff()
+    return EventTypeSchema(many=True).dump(
+        uow.session.scalars(select(EventType).order_by(EventType.name))
+    )
+
+
+def create_event_type(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
+    require_staff()
+    fields = load(EventTypeSchema(), data)
+    if uow.session.get(EventType, fields["name"]) is not None:
+        raise Conflict("event type exists", {"name": ["already registered"]})
+    event_type = EventType(**fields)
+    uow.session.add(event_type)
+    uow.audit("event_type.created", "EventType", event_type.name, fields)
+    uow.emit("event_types.changed", {"name": event_type.name})
+    return EventTypeSchema().dump(event_type)
+
+
+def update_event_type(uow: UnitOfWork, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    require_staff()
+    fields = load(EventTypeUpdateSchema(), data)
+    event_type = uow.session.get(EventType, name)
+    if event_type is None:
+        raise NotFound("event type not found", {"name": ["not registered"]})
+    for key, value in fields.items():
+        setattr(event_type, key, value)
+    uow.audit("event_type.updated", "EventType", name, fields)
+    uow.emit("event_types.changed", {"name": name})
+    return EventTypeSchema().dump(event_type)
