@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-Id"
 _REQUEST_ID_ENVIRON = "cvt.request_id"
 _EXTRA_HEADERS_ENVIRON = "cvt.extra_headers"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Fits AuditLog.request_id (64); anything else is replaced by an id of our own.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_USER_AGENT = 512
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 RPC_TIMEOUT_SECONDS = 10.0
 
@@ -104,7 +106,7 @@ def call_context_of(request: Request) -> context.CallContext:
         request_id=request_id_of(request),
         actor_type="anonymous",
         client_ip=request.remote_addr,
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=(request.headers.get("User-Agent") or "")[:MAX_USER_AGENT] or None,
     )
 
 

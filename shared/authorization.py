@@ -71,6 +71,15 @@ def require_staff() -> context.CallContext:
     return ctx
 
 
+def require_system() -> context.CallContext:
+    """Only the suite itself (jobs, event handlers, other services' handlers), never a
+    person or a key, not even staff."""
+    ctx = context.current()
+    if ctx.actor_type != context.SYSTEM:
+        raise Forbidden("internal operation")
+    return ctx
+
+
 def authorize(organization_id: str, permission: Permission) -> context.CallContext:
     """Allow the current caller to act on `organization_id` with `permission`, or raise.
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from services.identity.models import ApiKey
 from services.identity.schemas import ApiKeyCreateSchema, ApiKeySchema
-from shared.authorization import MANAGE_API_KEYS, authorize, require_staff
+from shared.authorization import MANAGE_API_KEYS, authorize, require_system
 from shared.clock import utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.schemas import load
@@ -98,7 +98,7 @@ def resolve_api_key(uow: UnitOfWork, key_hash: str) -> dict[str, Any] | None:
 
 def record_usage(uow: UnitOfWork, last_used: dict[str, str]) -> int:
     """Apply the gateways' batched lastUsedAt stamps; older stamps never win."""
-    require_staff()
+    require_system()
     updated = 0
     for api_key_id, stamp in last_used.items():
         when = datetime.fromisoformat(stamp)

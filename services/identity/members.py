@@ -29,7 +29,7 @@ from shared.authorization import (
     VIEW_MEMBERS,
     MemberRole,
     authorize,
-    require_staff,
+    require_system,
     require_user,
 )
 from shared.clock import utcnow
@@ -55,6 +55,9 @@ def _member(uow: UnitOfWork, organization_id: str, member_id: str) -> Organizati
 
 
 def _owner_count(uow: UnitOfWork, organization_id: str) -> int:
+    """Counted under a lock on the organization, so two owners demoting each other at the
+    same moment cannot leave it with none."""
+    uow.session.get(Organization, organization_id, with_for_update=True)
     return uow.session.scalar(
         select(func.count()).where(
             OrganizationMember.organization_id == organization_id,
@@ -199,7 +202,7 @@ def invite(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[
 def issue_invitation_token(uow: UnitOfWork, invitation_id: str) -> dict[str, Any] | None:
     """A fresh token for the invitation email (asked by notifications right before it
     sends); None if the invitation is no longer pending."""
-    require_staff()
+    require_system()
     invitation = uow.session.get(Invitation, invitation_id)
     if invitation is None or not _pending(invitation):
         return None

@@ -51,7 +51,12 @@ def sign_in(uow: UnitOfWork, data: dict[str, Any]) -> SignInOutcome:
     stored_hash = account.password if account and account.password else _DUMMY_HASH
     if not verify_password(stored_hash, fields["password"]) or user is None:
         throttle.record_failure(uow, email, ctx.client_ip)
-        uow.audit("session.sign_in_failed", "User", user.id if user else email)
+        uow.audit(
+            "session.sign_in_failed",
+            "User",
+            user.id if user else "unknown",
+            None if user else {"email": email},
+        )
         return SignInOutcome(error=Unauthorized("wrong email or password"))
     if user.email_verified is None:
         return SignInOutcome(
@@ -64,7 +69,7 @@ def sign_in(uow: UnitOfWork, data: dict[str, Any]) -> SignInOutcome:
         token_hash=secret_hash(token),
         expires_at=utcnow() + SESSION_LIFETIME,
         ip_address=ctx.client_ip,
-        user_agent=(ctx.user_agent or "")[:500] or None,
+        user_agent=ctx.user_agent,
     )
     uow.session.add(session)
     uow.session.flush()

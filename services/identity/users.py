@@ -25,7 +25,7 @@ from services.identity.schemas import (
     TokenSchema,
     UserSchema,
 )
-from shared.authorization import require_staff, require_user
+from shared.authorization import require_system, require_user
 from shared.clock import utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.schemas import load
@@ -79,7 +79,7 @@ def issue_token(uow: UnitOfWork, user_id: str, purpose: str) -> dict[str, Any] |
     """A fresh one-time token for an emailed link (notifications asks, right before it
     sends the mail, so the token exists in plain text only in that mail). Earlier tokens
     for the same purpose stop working. None when there is nothing to do."""
-    require_staff()  # the suite itself (SYSTEM), never a client
+    require_system()
     user = uow.session.get(User, user_id)
     if user is None or (purpose == EMAIL_VERIFICATION and user.email_verified is not None):
         return None

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from services.metering.models import UsageEvent, UsageRollup
 from services.metering.schemas import UsageQuerySchema, UsageReportSchema
-from shared.authorization import VIEW_USAGE, authorize, require_staff
+from shared.authorization import VIEW_USAGE, authorize, require_system
 from shared.schemas import load
 from shared.unit_of_work import UnitOfWork
 
@@ -83,7 +83,7 @@ def claim_usage(
     """Give `invoice_id` every unbilled event of the organization before `period_end` —
     late events of an already invoiced period included — and return its totals per event
     type. Calling again for the same invoice claims nothing more and returns the same."""
-    require_staff()
+    require_system()
     already = uow.session.scalar(select(func.count()).where(UsageEvent.invoice_id == invoice_id))
     if not already:
         uow.session.execute(
@@ -105,7 +105,7 @@ def claim_usage(
 
 def release_usage(uow: UnitOfWork, invoice_id: str) -> int:
     """Unclaim the usage of an invoice that will not be issued (a discarded draft)."""
-    require_staff()
+    require_system()
     return uow.session.execute(
         update(UsageEvent).where(UsageEvent.invoice_id == invoice_id).values(invoice_id=None)
     ).rowcount

@@ -30,7 +30,7 @@ PASSWORD = "correct horse battery staple"
 STAFF_EMAIL = "staff@cvt.test"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -131,9 +131,9 @@ def suite(
         dict(os.environ)
         | test_environment.as_env()
         | {
-            "GATEWAY_ADDRESS": f"127.0.0.1:{_free_port()}",
+            "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
             "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(_free_port()),
+            "SMTP_PORT": str(free_port()),
             "CVT_VAR_DIR": str(var_dir),
             "CORS_ORIGINS": ALLOWED_ORIGIN,
             "MAX_BODY_BYTES": str(MAX_BODY_BYTES),

@@ -26,7 +26,7 @@ from services.identity.tests.helpers import (
     unique_email,
 )
 from shared.clock import utcnow
-from shared.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from shared.errors import Conflict, Forbidden, ValidationFailed
 from shared.tokens import secret_hash
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -91,10 +91,11 @@ def test_sign_up_emits_user_registered(unit_of_work: UnitOfWorkFactory) -> None:
 @pytest.mark.parametrize(
     ("caller", "error"),
     [
-        (as_anonymous, Unauthorized),
+        (as_anonymous, Forbidden),
         (lambda: as_user("c" + "1" * 24), Forbidden),
+        (lambda: as_user("c" + "1" * 24, is_staff=True), Forbidden),
     ],
-    ids=["anonymous", "user"],
+    ids=["anonymous", "user", "staff"],
 )
 def test_only_the_suite_itself_may_issue_a_token(
     unit_of_work: UnitOfWorkFactory,
