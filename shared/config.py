@@ -48,6 +48,9 @@ READY_TIMEOUT_SECONDS = Setting(
     "READY_TIMEOUT_SECONDS", "2.0", "How long /v1/ready waits for each service's health RPC"
 )
 MAX_WORKERS = Setting("MAX_WORKERS", "50", "Concurrent workers (and AMQP prefetch) per process")
+DB_POOL_SIZE = Setting(
+    "DB_POOL_SIZE", "5", "Database connections each process keeps open (up to twice that busy)"
+)
 LOG_LEVEL = Setting("LOG_LEVEL", "INFO", "Python log level of every process")
 MIGRATE_ON_START = Setting(
     "MIGRATE_ON_START", "true", "Apply the service's migrations when its process starts"

@@ -75,11 +75,11 @@ class Database(DependencyProvider):
         url = config.database_url(self.service)
         if config.flag(config.MIGRATE_ON_START):
             migrations.upgrade(self.service, url)
+        pool_size = int(config.DB_POOL_SIZE.get())
+        # Workers beyond the pool wait for a connection: PostgreSQL's connection limit is
+        # shared by every process of every service.
         self.engine = create_engine(
-            url,
-            pool_size=int(config.MAX_WORKERS.get()),
-            max_overflow=5,
-            pool_pre_ping=True,
+            url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=30, pool_pre_ping=True
         )
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
         self.relay = OutboxRelay(

@@ -22,12 +22,11 @@ _lock = threading.Lock()
 
 
 def _base36(number: int, width: int) -> str:
-    digits = []
-    while number:
+    digits = [_ALPHABET[0]] * width
+    for position in range(width - 1, -1, -1):
         number, rem = divmod(number, _BASE)
-        digits.append(_ALPHABET[rem])
-    text = "".join(reversed(digits)) or "0"
-    return text.rjust(width, "0")[-width:]
+        digits[position] = _ALPHABET[rem]
+    return "".join(digits)
 
 
 def _fingerprint() -> str:
