@@ -27,7 +27,7 @@ from gateway.rate_limit import RateLimiter
 from shared import context
 from shared.authorization import Permission
 from shared.clock import utcnow
-from shared.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from shared.errors import Forbidden, NotFound, PaymentRequired, RateLimited, Unauthorized
 from shared.tokens import csrf_token_for, secret_hash
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_KEY_CACHE_SECONDS = 30.0
 UNKNOWN_KEY_CACHE_SECONDS = 5.0
 USAGE_FLUSH_SECONDS = 10.0
+SUSPENSIONS_RELOAD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,34 @@ class ApiKeyCache:
         return usage
 
 
+class SuspendedOrganizations:
+    """Organizations whose terminal traffic is refused for non-payment. Billing announces
+    each suspension and reactivation to every gateway at once (BROADCAST); a reload every
+    minute covers a gateway that missed one while it was down."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._loaded_at = float("-inf")
+
+    def contains(self, organization_id: str, load: Any) -> bool:
+        if time.monotonic() - self._loaded_at > SUSPENSIONS_RELOAD_SECONDS:
+            self._ids = set(load())
+            self._loaded_at = time.monotonic()
+        return organization_id in self._ids
+
+    def suspend(self, organization_id: str) -> None:
+        self._ids.add(organization_id)
+
+    def reactivate(self, organization_id: str) -> None:
+        self._ids.discard(organization_id)
+
+
 class Authenticator(DependencyProvider):
-    """Owns the API-key cache of this gateway process and its usage flusher."""
+    """Owns this gateway process's API-key cache, suspension list and usage flusher."""
 
     def setup(self) -> None:
         self.cache = ApiKeyCache()
+        self.suspended = SuspendedOrganizations()
         self.limiter = RateLimiter()
         self._dispatch = event_dispatcher(self.container.config)
         self._flusher: Any = None
@@ -135,27 +159,43 @@ class Authenticator(DependencyProvider):
             self.flush_usage()
 
     def get_dependency(self, worker_ctx: Any) -> RequestAuthenticator:
-        return RequestAuthenticator(self.cache, self.limiter, worker_ctx)
+        return RequestAuthenticator(self, worker_ctx)
 
 
 class RequestAuthenticator:
-    def __init__(self, cache: ApiKeyCache, limiter: RateLimiter, worker_ctx: Any) -> None:
-        self.cache = cache
-        self.limiter = limiter
+    def __init__(self, provider: Authenticator, worker_ctx: Any) -> None:
+        self.cache = provider.cache
+        self.limiter = provider.limiter
+        self.suspended = provider.suspended
         self.worker_ctx = worker_ctx
 
     def forget_api_key(self, api_key_id: str) -> None:
         self.cache.forget(api_key_id)
 
+    def note_suspension(self, organization_id: str, suspended: bool) -> None:
+        if suspended:
+            self.suspended.suspend(organization_id)
+        else:
+            self.suspended.reactivate(organization_id)
+
     def authenticate(
-        self, request: Request, access: Access, organization_id: str | None, identity: Any
+        self, request: Request, access: Access, organization_id: str | None, proxies: Any
     ) -> context.CallContext:
+        """`proxies` has the `identity` and `billing` RPC proxies of the gateway."""
         base = call_context_of(request)
         if access.kind == "public":
             return self._act_as(base)
         api_key = request.headers.get(API_KEY_HEADER)
         if api_key:
-            ctx, rate_limit = self._by_api_key(base, api_key, access, organization_id, identity)
+            ctx, rate_limit = self._by_api_key(
+                base, api_key, access, organization_id, proxies.identity
+            )
+            if self.suspended.contains(
+                ctx.organization_id or "", lambda: call(proxies.billing.suspended_organizations)
+            ):
+                raise PaymentRequired(
+                    "this organization is suspended for non-payment; pay the overdue invoices"
+                )
             self._count_against_rate_limit(request, ctx, rate_limit)
             return self._act_as(ctx)
         token, from_cookie = self._session_token(request)
@@ -165,7 +205,9 @@ class RequestAuthenticator:
             sent = request.headers.get(CSRF_HEADER, "")
             if not hmac.compare_digest(sent, csrf_token_for(token)):
                 raise Forbidden("missing or wrong CSRF token", {CSRF_HEADER: ["required"]})
-        return self._act_as(self._by_session(base, token, access, organization_id, identity))
+        return self._act_as(
+            self._by_session(base, token, access, organization_id, proxies.identity)
+        )
 
     @staticmethod
     def _session_token(request: Request) -> tuple[str | None, bool]:

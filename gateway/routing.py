@@ -35,7 +35,7 @@ def route(
     def decorate(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def authenticated(self: Any, request: Request, **path_values: Any) -> Any:
-            ctx = self.auth.authenticate(request, access, path_values.get("org_id"), self.identity)
+            ctx = self.auth.authenticate(request, access, path_values.get("org_id"), self)
             if ctx.actor_type == context.API_KEY:
                 record_api_call(self.usage, ctx)
             if spec.request is not None:

@@ -32,8 +32,11 @@ from gateway.schemas import (
     StatusSchema,
 )
 from gateway.usage import UsageRecorder, accept_usage
+from services.billing import schemas as billing_schemas
+from services.billing.invoicing import invoice_html
 from services.identity import schemas as id_schemas
 from services.metering import schemas as metering_schemas
+from services.payments import schemas as payments_schemas
 from shared import config, context
 from shared.authorization import (
     DELETE_ORGANIZATION,
@@ -41,18 +44,23 @@ from shared.authorization import (
     MANAGE_MEMBERS,
     MANAGE_ORGANIZATION,
     TRANSFER_OWNERSHIP,
+    VIEW_BILLING,
     VIEW_MEMBERS,
     VIEW_ORGANIZATION,
+    VIEW_SERVICES,
     VIEW_USAGE,
 )
 from shared.dependencies import CallContextProvider
 from shared.errors import NotFound, Unavailable
 
 BILLING_STATUS_TIMEOUT = 3.0
+# A billing run invoices every organization in one call.
+LONG_RUN_TIMEOUT = 600.0
 OPS, AUTH, ORGS, MEMBERS, KEYS, TERMINAL, ADMIN = (
     ("operations",), ("authentication",), ("organizations",), ("members",),
     ("api keys",), ("terminals",), ("staff",),
 )  # fmt: skip
+BILLING = ("billing",)
 
 
 def _with_session_cookies(body: dict[str, Any]) -> Response:
@@ -94,6 +102,18 @@ class GatewayService:
     )
     def forget_revoked_api_key(self, payload: dict[str, Any]) -> None:
         self.auth.forget_api_key(payload["api_key_id"])
+
+    @nameko_event_handler(
+        "billing", "billing_account.suspended", handler_type=BROADCAST, reliable_delivery=False
+    )
+    def refuse_suspended_organization(self, payload: dict[str, Any]) -> None:
+        self.auth.note_suspension(payload["organization_id"], suspended=True)
+
+    @nameko_event_handler(
+        "billing", "billing_account.reactivated", handler_type=BROADCAST, reliable_delivery=False
+    )
+    def admit_reactivated_organization(self, payload: dict[str, Any]) -> None:
+        self.auth.note_suspension(payload["organization_id"], suspended=False)
 
     @nameko_event_handler(
         "metering", "event_types.changed", handler_type=BROADCAST, reliable_delivery=False
@@ -503,6 +523,77 @@ class GatewayService:
     def usage_report(self, request: Request, org_id: str) -> dict[str, Any]:
         return call(self.metering.usage_report, org_id, dict(request.args))
 
+    # Billing
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/services",
+        summary="What the organization leases",
+        access=members_who_may(VIEW_SERVICES),
+        response=billing_schemas.ServiceSchema,
+        many=True,
+        tags=BILLING,
+    )
+    def list_services(self, request: Request, org_id: str) -> list[dict[str, Any]]:
+        return call(self.billing.list_services, org_id)
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/billing-account",
+        summary="Balance (cents; positive = credit) and status",
+        access=members_who_may(VIEW_BILLING),
+        response=billing_schemas.BillingAccountSchema,
+        tags=BILLING,
+    )
+    def billing_account(self, request: Request, org_id: str) -> dict[str, Any]:
+        return call(self.billing.get_billing_account, org_id)
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/invoices",
+        summary="Invoices, newest first (?status=&limit=&offset=)",
+        access=members_who_may(VIEW_BILLING),
+        response=billing_schemas.InvoicePageSchema,
+        tags=BILLING,
+    )
+    def list_invoices(self, request: Request, org_id: str) -> dict[str, Any]:
+        return call(self.billing.list_invoices, org_id, dict(request.args))
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/invoices/<invoice_id>",
+        summary="An invoice with its line items",
+        access=members_who_may(VIEW_BILLING),
+        response=billing_schemas.InvoiceDetailSchema,
+        tags=BILLING,
+    )
+    def get_invoice(self, request: Request, org_id: str, invoice_id: str) -> dict[str, Any]:
+        return call(self.billing.get_invoice, org_id, invoice_id)
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/invoices/<invoice_id>/html",
+        summary="An invoice as a printable page",
+        access=members_who_may(VIEW_BILLING),
+        tags=BILLING,
+    )
+    def invoice_page(self, request: Request, org_id: str, invoice_id: str) -> Response:
+        invoice = call(self.billing.get_invoice, org_id, invoice_id)
+        organization = call(self.identity.get_organization, org_id)
+        return Response(invoice_html(invoice, organization), mimetype="text/html")
+
+    @route(
+        "GET",
+        "/v1/organizations/<org_id>/credits",
+        summary="Credits issued to the organization",
+        access=members_who_may(VIEW_BILLING),
+        response=billing_schemas.CreditSchema,
+        many=True,
+        tags=BILLING,
+    )
+    def list_credits(self, request: Request, org_id: str) -> list[dict[str, Any]]:
+        return call(self.billing.list_credits, org_id)
+
     # Staff
 
     @route(
@@ -563,3 +654,114 @@ class GatewayService:
     )
     def admin_update_event_type(self, request: Request, name: str, body: dict) -> dict[str, Any]:
         return call(self.metering.update_event_type, name, body)
+
+    @route(
+        "POST",
+        "/v1/admin/organizations/<org_id>/services",
+        summary="Lease a service to an organization",
+        access=STAFF,
+        request=billing_schemas.ServiceCreateSchema,
+        response=billing_schemas.ServiceSchema,
+        status=201,
+        tags=ADMIN,
+    )
+    def admin_add_service(self, request: Request, org_id: str, body: dict) -> tuple[int, Any]:
+        return 201, call(self.billing.add_service, org_id, body)
+
+    @route(
+        "POST",
+        "/v1/admin/services/<service_id>/<any(suspend, reactivate, cancel):action>",
+        summary="Suspend, reactivate or cancel a service (optional effective time `at`)",
+        access=STAFF,
+        request=billing_schemas.ServiceChangeSchema,
+        response=billing_schemas.ServiceSchema,
+        tags=ADMIN,
+    )
+    def admin_change_service(
+        self, request: Request, service_id: str, action: str, body: dict
+    ) -> dict[str, Any]:
+        return call(self.billing.change_service, service_id, action, body)
+
+    @route(
+        "POST",
+        "/v1/admin/billing-runs",
+        summary="Invoice every organization for a month (idempotent)",
+        access=STAFF,
+        request=billing_schemas.BillingRunSchema,
+        response=billing_schemas.RunResultSchema,
+        tags=ADMIN,
+    )
+    def admin_run_billing(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return {"rows": call(self.billing.run_billing, body, timeout=LONG_RUN_TIMEOUT)}
+
+    @route(
+        "POST",
+        "/v1/admin/overdue-runs",
+        summary="Move overdue invoices and accounts along, as of a date (idempotent)",
+        access=STAFF,
+        request=billing_schemas.OverdueRunSchema,
+        response=billing_schemas.RunResultSchema,
+        tags=ADMIN,
+    )
+    def admin_run_overdue(self, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return {"rows": call(self.billing.run_overdue, body, timeout=LONG_RUN_TIMEOUT)}
+
+    @route(
+        "POST",
+        "/v1/admin/invoices/<invoice_id>/void",
+        summary="Void an unpaid invoice (it stays on record)",
+        access=STAFF,
+        response=billing_schemas.InvoiceSchema,
+        tags=ADMIN,
+    )
+    def admin_void_invoice(self, request: Request, invoice_id: str) -> dict[str, Any]:
+        return call(self.billing.void_invoice, invoice_id)
+
+    @route(
+        "POST",
+        "/v1/admin/organizations/<org_id>/credits",
+        summary="Issue a credit (applied to the next invoices)",
+        access=STAFF,
+        request=billing_schemas.CreditCreateSchema,
+        response=billing_schemas.CreditSchema,
+        status=201,
+        tags=ADMIN,
+    )
+    def admin_issue_credit(self, request: Request, org_id: str, body: dict) -> tuple[int, Any]:
+        return 201, call(self.billing.issue_credit, org_id, body)
+
+    @route(
+        "POST",
+        "/v1/admin/organizations/<org_id>/payments",
+        summary="Record a bank transfer or cash payment",
+        access=STAFF,
+        request=payments_schemas.ManualPaymentSchema,
+        response=payments_schemas.PaymentSchema,
+        status=201,
+        tags=ADMIN,
+    )
+    def admin_record_payment(self, request: Request, org_id: str, body: dict) -> tuple[int, Any]:
+        return 201, call(self.payments.record_manual_payment, org_id, body)
+
+    @route(
+        "GET",
+        "/v1/admin/billing-settings",
+        summary="Billing settings and the usage price table",
+        access=STAFF,
+        response=billing_schemas.BillingSettingsSchema,
+        tags=ADMIN,
+    )
+    def admin_billing_settings(self, request: Request) -> dict[str, Any]:
+        return call(self.billing.get_settings)
+
+    @route(
+        "PATCH",
+        "/v1/admin/billing-settings",
+        summary="Change billing settings and prices",
+        access=STAFF,
+        request=billing_schemas.BillingSettingsSchema,
+        response=billing_schemas.BillingSettingsSchema,
+        tags=ADMIN,
+    )
+    def admin_update_billing_settings(self, request: Request, body: dict) -> dict[str, Any]:
+        return call(self.billing.update_settings, body)

@@ -43,6 +43,10 @@ VIEW_MEMBERS = Permission(
 MANAGE_MEMBERS = Permission("manage members", frozenset({MemberRole.OWNER, MemberRole.ADMIN}))
 MANAGE_API_KEYS = Permission("manage API keys", frozenset({MemberRole.OWNER, MemberRole.ADMIN}))
 
+VIEW_SERVICES = Permission("view services", ALL_ROLES)
+VIEW_BILLING = Permission(
+    "view billing", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.BILLING})
+)
 VIEW_USAGE = Permission("view usage", ALL_ROLES, frozenset({"usage:read"}))
 
 API_KEY_SCOPES = frozenset({"pos:read", "pos:write", "usage:read", "usage:write"})

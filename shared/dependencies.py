@@ -4,11 +4,15 @@ code below them only sees a `UnitOfWork` and a `CallContext`."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import eventlet
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
+from nameko.messaging import Consumer
+from nameko.timer import Timer
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
@@ -21,25 +25,48 @@ from shared.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 
+def _replace_context_data(worker_ctx: Any, ctx: context.CallContext) -> None:
+    for key in list(worker_ctx.data):
+        if key != "call_id_stack":
+            del worker_ctx.data[key]
+    worker_ctx.data.update(ctx.to_context_data())
+
+
 class CallContextProvider(DependencyProvider):
     """Binds the caller's context (request id, actor) to the worker's greenthread, so log
-    lines and audit rows carry it; injects it as `self.call_context`."""
+    lines and audit rows carry it. Work nobody asked for over RPC or HTTP (events, queue
+    messages, timers) runs as SYSTEM, also in the RPC calls it makes (nameko forwards
+    `worker_ctx.data`); the request id still ties it to the request that caused it."""
 
     def worker_setup(self, worker_ctx: Any) -> None:
         ctx = context.CallContext.from_context_data(worker_ctx.data)
-        if isinstance(worker_ctx.entrypoint, EventHandler):
-            # Reacting to an event is the system's doing, also in the RPC calls it makes
-            # (nameko forwards `worker_ctx.data`); the request id still ties it to the
-            # request that caused it.
+        if isinstance(worker_ctx.entrypoint, EventHandler | Consumer | Timer):
             ctx = context.CallContext(request_id=ctx.request_id, actor_type=context.SYSTEM)
-            for key in list(worker_ctx.data):
-                if key != "call_id_stack":
-                    del worker_ctx.data[key]
-            worker_ctx.data.update(ctx.to_context_data())
+            _replace_context_data(worker_ctx, ctx)
         context.bind(ctx)
 
-    def get_dependency(self, worker_ctx: Any) -> context.CallContext:
-        return context.current()
+    def get_dependency(self, worker_ctx: Any) -> CallContextAccess:
+        return CallContextAccess(worker_ctx)
+
+
+class CallContextAccess:
+    def __init__(self, worker_ctx: Any) -> None:
+        self._worker_ctx = worker_ctx
+
+    @contextmanager
+    def as_system(self) -> Iterator[None]:
+        """RPC calls made inside run as the suite itself: for internal operations a
+        service performs on behalf of a caller it has already authorized."""
+        saved = dict(self._worker_ctx.data)
+        system = context.CallContext(
+            request_id=context.current().request_id, actor_type=context.SYSTEM
+        )
+        _replace_context_data(self._worker_ctx, system)
+        try:
+            yield
+        finally:
+            self._worker_ctx.data.clear()
+            self._worker_ctx.data.update(saved)
 
 
 class Store:

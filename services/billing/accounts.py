@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from services.billing.models import BillingAccount
 from services.billing.schemas import BillingAccountSchema
 from services.billing.settings import DEFAULTS, GRACE_PERIOD_DAYS
+from shared.authorization import VIEW_ORGANIZATION, authorize
 from shared.errors import NotFound, ValidationFailed
 from shared.ids import cuid, is_cuid
 from shared.settings import get_setting
@@ -48,6 +49,7 @@ def open_billing_account(uow: UnitOfWork, organization_id: str) -> bool:
 
 
 def get_billing_account(uow: UnitOfWork, organization_id: str) -> dict[str, Any]:
+    authorize(organization_id, VIEW_ORGANIZATION)
     account = uow.session.scalar(
         select(BillingAccount).where(BillingAccount.organization_id == organization_id)
     )

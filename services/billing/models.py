@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import (
@@ -79,6 +79,15 @@ class BillingAccount(Base):
 
 class Service(Base):
     __tablename__ = "services"
+    __table_args__ = (
+        # A terminal (hardware serial) is leased on at most one active service at a time.
+        Index(
+            "uq_services_active_hardware_serial",
+            "hardware_serial",
+            unique=True,
+            postgresql_where=text("status = 'ACTIVE' AND hardware_serial IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[str] = id_column()
     organization_id: Mapped[str] = mapped_column(String(CUID_LENGTH), index=True)
@@ -100,7 +109,13 @@ class Service(Base):
 
 
 class Invoice(Base):
+    """Immutable once finalized: a database trigger (see the migration) refuses any change
+    to its number, period, amounts or line items; only amountPaid, amountDue, status and
+    paidAt move."""
+
     __tablename__ = "invoices"
+    # One invoice per billing account per period, however often the run is repeated.
+    __table_args__ = (UniqueConstraint("billing_account_id", "period_start"),)
 
     id: Mapped[str] = id_column()
     billing_account_id: Mapped[str] = mapped_column(
@@ -163,3 +178,25 @@ class Credit(Base):
     reason: Mapped[str]
     issued_by_id: Mapped[str | None] = mapped_column(String(CUID_LENGTH))
     created_at: Mapped[datetime] = defaults_to_now()
+
+
+class InvoiceNumberSequence(Base):
+    """The last invoice number used in each year; taken under a row lock in the
+    finalizing transaction, so numbers are unique and gapless."""
+
+    __tablename__ = "invoice_number_sequences"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class AppliedPayment(Base):
+    """Every payment counted on an invoice, once: settlement is idempotent by payment id."""
+
+    __tablename__ = "applied_payments"
+
+    payment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[int]
+    method: Mapped[str] = mapped_column(String(32))
+    applied_at: Mapped[datetime] = defaults_to_now()

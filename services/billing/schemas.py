@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+from shared.schemas import StrictSchema
 
 
 class BillingAccountSchema(Schema):
@@ -15,3 +17,139 @@ class BillingAccountSchema(Schema):
     )
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
+
+
+class ServiceCreateSchema(StrictSchema):
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(["POS_TERMINAL", "POS_MAINTENANCE", "FUTURE_PRODUCT"]),
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    hardware_serial = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
+    monthly_fee = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=100_000_000),
+        metadata={"description": "US cents"},
+    )  # fmt: skip
+    activated_at = fields.AwareDateTime(metadata={"description": "Default: now"})
+
+
+class ServiceChangeSchema(StrictSchema):
+    at = fields.AwareDateTime(metadata={"description": "When it takes effect; default: now"})
+
+
+class ServiceSchema(Schema):
+    id = fields.String()
+    organization_id = fields.String()
+    type = fields.String()
+    name = fields.String()
+    hardware_serial = fields.String(allow_none=True)
+    monthly_fee = fields.Integer(metadata={"description": "US cents"})
+    status = fields.String()
+    activated_at = fields.AwareDateTime()
+    suspended_at = fields.AwareDateTime(allow_none=True)
+    cancelled_at = fields.AwareDateTime(allow_none=True)
+
+
+class InvoiceLineItemSchema(Schema):
+    id = fields.String()
+    description = fields.String()
+    quantity = fields.Integer()
+    unit_price = fields.Integer(metadata={"description": "US cents"})
+    total = fields.Integer(metadata={"description": "US cents"})
+    service_id = fields.String(allow_none=True)
+
+
+class InvoiceSchema(Schema):
+    id = fields.String()
+    billing_account_id = fields.String()
+    invoice_number = fields.String(allow_none=True)
+    period_start = fields.AwareDateTime()
+    period_end = fields.AwareDateTime()
+    subtotal = fields.Integer()
+    tax = fields.Integer()
+    total = fields.Integer()
+    amount_paid = fields.Integer()
+    amount_due = fields.Integer()
+    status = fields.String()
+    issued_at = fields.AwareDateTime(allow_none=True)
+    due_at = fields.AwareDateTime(allow_none=True)
+    paid_at = fields.AwareDateTime(allow_none=True)
+    finalized_at = fields.AwareDateTime(allow_none=True)
+
+
+class InvoiceDetailSchema(InvoiceSchema):
+    line_items = fields.List(fields.Nested(InvoiceLineItemSchema))
+    payment_token = fields.String(allow_none=True)
+    payment_token_expires_at = fields.AwareDateTime(allow_none=True)
+
+
+class InvoiceQuerySchema(StrictSchema):
+    status = fields.String(
+        validate=validate.OneOf(["DRAFT", "ISSUED", "PAID", "PARTIAL", "OVERDUE", "VOID"])
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class InvoicePageSchema(Schema):
+    items = fields.List(fields.Nested(InvoiceSchema))
+    total = fields.Integer()
+
+
+class CreditCreateSchema(StrictSchema):
+    amount = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=1, max=100_000_000),
+        metadata={"description": "US cents"},
+    )  # fmt: skip
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class CreditSchema(Schema):
+    id = fields.String()
+    billing_account_id = fields.String()
+    amount = fields.Integer()
+    reason = fields.String()
+    issued_by_id = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class BillingRunSchema(StrictSchema):
+    period = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM"),
+        metadata={"description": "The month to invoice, e.g. 2026-10"},
+    )
+
+
+class OverdueRunSchema(StrictSchema):
+    as_of = fields.AwareDateTime(metadata={"description": "Default: now"})
+
+
+class RunResultSchema(Schema):
+    rows = fields.List(fields.Dict())
+
+
+class PriceSchema(StrictSchema):
+    included = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0))
+    unit_price = fields.Integer(strict=True, required=True, validate=validate.Range(min=0))
+
+
+class BillingSettingsSchema(StrictSchema):
+    due_days = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=365), data_key="invoice.due_days"
+    )
+    tax_rate_basis_points = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=10_000),
+        data_key="invoice.tax_rate_basis_points",
+    )  # fmt: skip
+    grace_period_days = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=365),
+        data_key="billing_account.grace_period_days",
+    )  # fmt: skip
+    payment_link_days = fields.Integer(
+        strict=True, validate=validate.Range(min=1, max=365), data_key="invoice.payment_link_days"
+    )
+    prices = fields.Dict(
+        keys=fields.String(), values=fields.Nested(PriceSchema),
+        metadata={"description": "Per event type: included quantity and unit price (cents)"},
+    )  # fmt: skip

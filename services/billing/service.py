@@ -5,19 +5,24 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from nameko.rpc import rpc
+from nameko.rpc import RpcProxy, rpc
+from nameko.timer import timer
 
-from services.billing import accounts
+from services.billing import accounts, catalog, invoicing, overdue, settings, settlement
 from services.billing.models import tables
+from shared.clock import utcnow
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
 
 log = logging.getLogger(__name__)
 
+SCHEDULE_INTERVAL_SECONDS = 3600
+
 
 class BillingService(ServiceBase):
     name = "billing"
     db = Database("billing", tables)
+    metering = RpcProxy("metering")
 
     @event_handler("identity", "organization.created")
     def open_account_for_new_organization(self, payload: dict[str, Any]) -> None:
@@ -30,7 +35,92 @@ class BillingService(ServiceBase):
             "opened" if opened else "already open (repeated event)",
         )
 
+    @event_handler("payments", "payment.paid")
+    def settle_paid_payment(self, payload: dict[str, Any]) -> None:
+        with self.db.transaction() as uow:
+            outcome = settlement.settle_payment(uow, payload)
+        log.info("payment %s: %s", payload["payment_id"], outcome)
+
+    @timer(interval=SCHEDULE_INTERVAL_SECONDS)
+    def run_scheduled_jobs(self) -> None:
+        """Hourly: invoice last month if not yet done, and move overdue accounts along.
+        Both are idempotent, so every instance may run them."""
+        self.run_billing({"period": invoicing.previous_month(utcnow()).label})
+        self.run_overdue({})
+
     @rpc
     def get_billing_account(self, organization_id: str) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return accounts.get_billing_account(uow, organization_id)
+
+    @rpc
+    def run_billing(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        return invoicing.run_billing(self.db, data, self._claim_usage, self._release_usage)
+
+    def _claim_usage(self, organization_id: str, period_end: str, invoice_id: str) -> dict:
+        with self.call_context.as_system():
+            return self.metering.claim_usage(organization_id, period_end, invoice_id)
+
+    def _release_usage(self, invoice_id: str) -> int:
+        with self.call_context.as_system():
+            return self.metering.release_usage(invoice_id)
+
+    @rpc
+    def run_overdue(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        with self.db.transaction() as uow:
+            return overdue.run_overdue(uow, data)
+
+    @rpc
+    def suspended_organizations(self) -> list[str]:
+        with self.db.transaction() as uow:
+            return overdue.suspended_organizations(uow)
+
+    @rpc
+    def list_invoices(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return invoicing.list_invoices(uow, organization_id, query)
+
+    @rpc
+    def get_invoice(self, organization_id: str, invoice_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return invoicing.get_invoice(uow, organization_id, invoice_id)
+
+    @rpc
+    def void_invoice(self, invoice_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return invoicing.void_invoice(uow, invoice_id)
+
+    @rpc
+    def issue_credit(self, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return settlement.issue_credit(uow, organization_id, data)
+
+    @rpc
+    def list_credits(self, organization_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as uow:
+            return settlement.list_credits(uow, organization_id)
+
+    @rpc
+    def add_service(self, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return catalog.add_service(uow, organization_id, data)
+
+    @rpc
+    def change_service(self, service_id: str, action: str, data: dict[str, Any]) -> dict:
+        with self.db.transaction() as uow:
+            return catalog.change_service(uow, service_id, action, data)
+
+    @rpc
+    def list_services(self, organization_id: str) -> list[dict[str, Any]]:
+        with self.db.transaction() as uow:
+            return catalog.list_services(uow, organization_id)
+
+    @rpc
+    def get_settings(self) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return settings.all_settings(uow)
+
+    @rpc
+    def update_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return settings.update_settings(uow, data)

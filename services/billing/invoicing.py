@@ -1,0 +1,399 @@
+"""Monthly invoices: a run per period, one invoice per billing account, finalized at once.
+
+Money rules: every amount is integer cents; a service's monthly fee is prorated by days
+(`fee x days billed / days in the month`), usage is `max(0, quantity - included) x unit
+price`, tax is `subtotal x rate / 10,000`; each rounded once, half away from zero
+(shared.money). A service is billed from the day it was activated (inclusive) to the day
+it was cancelled or suspended (exclusive), within the period, in UTC days.
+
+Crash safety: the draft invoice is committed first (one per account and period: a unique
+constraint), usage is claimed for it from metering (idempotent per invoice), and the
+lines, number and totals are written in one final transaction. A run repeated, or run by
+two billing instances at once, creates nothing twice.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from services.billing import settings
+from services.billing.models import (
+    AppliedPayment,
+    BillingAccount,
+    Invoice,
+    InvoiceLineItem,
+    InvoiceNumberSequence,
+    InvoiceStatus,
+    Service,
+    ServiceStatus,
+)
+from services.billing.schemas import (
+    BillingRunSchema,
+    InvoiceDetailSchema,
+    InvoiceQuerySchema,
+    InvoiceSchema,
+)
+from shared.authorization import VIEW_BILLING, authorize, require_staff
+from shared.clock import utcnow
+from shared.dependencies import Store
+from shared.errors import Conflict, NotFound
+from shared.ids import cuid
+from shared.money import format_cents, prorate, round_cents
+from shared.schemas import load
+from shared.tokens import new_secret
+from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+ClaimUsage = Callable[[str, str, str], dict[str, int]]
+ReleaseUsage = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def month(cls, text: str) -> Period:
+        year, month = (int(part) for part in text.split("-"))
+        start = datetime(year, month, 1, tzinfo=UTC)
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        return cls(start, end)
+
+    @property
+    def days(self) -> int:
+        return (self.end.date() - self.start.date()).days
+
+    @property
+    def label(self) -> str:
+        return self.start.strftime("%Y-%m")
+
+
+def previous_month(today: datetime) -> Period:
+    first = today.astimezone(UTC).replace(day=1)
+    return Period.month((first - timedelta(days=1)).strftime("%Y-%m"))
+
+
+@dataclass(frozen=True)
+class Line:
+    description: str
+    quantity: int
+    unit_price: int
+    service_id: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self.quantity * self.unit_price
+
+
+def service_lines(services: list[Service], period: Period) -> list[Line]:
+    lines = []
+    for service in services:
+        start = max(service.activated_at, period.start)
+        stops = [period.end]
+        if service.cancelled_at is not None:
+            stops.append(service.cancelled_at)
+        if service.status == ServiceStatus.SUSPENDED and service.suspended_at is not None:
+            stops.append(service.suspended_at)
+        stop = min(stops)
+        days = (stop.date() - start.date()).days if stop > start else 0
+        if days <= 0:
+            continue
+        amount = prorate(service.monthly_fee, days, period.days)
+        suffix = "" if days == period.days else f", {days} of {period.days} days"
+        description = f"{service.name} ({service.type.value.replace('_', ' ').lower()}{suffix})"
+        lines.append(Line(description, 1, amount, service.id))
+    return lines
+
+
+def usage_lines(usage: dict[str, int], prices: dict[str, dict[str, int]]) -> list[Line]:
+    lines = []
+    for event_type in sorted(usage):
+        price = prices.get(event_type)
+        if price is None or usage[event_type] <= 0:
+            continue
+        included = price.get("included", 0)
+        billable = max(0, usage[event_type] - included)
+        description = f"Usage: {event_type}, {usage[event_type]:,} ({included:,} included)"
+        lines.append(Line(description, billable, price["unit_price"]))
+    return lines
+
+
+def tax_on(subtotal: int, basis_points: int) -> int:
+    return round_cents(Decimal(subtotal) * basis_points / 10_000)
+
+
+def run_billing(
+    store: Store, data: dict[str, Any], claim_usage: ClaimUsage, release_usage: ReleaseUsage
+) -> list[dict[str, Any]]:
+    """Invoice every billing account for a month; returns one row per account."""
+    with store.transaction() as uow:
+        require_staff()
+        period = Period.month(load(BillingRunSchema(), data)["period"])
+        accounts = uow.session.execute(
+            select(BillingAccount.id, BillingAccount.organization_id).order_by(BillingAccount.id)
+        ).all()
+    report = []
+    for index, (account_id, organization_id) in enumerate(accounts, start=1):
+        outcome = invoice_account(
+            store, account_id, organization_id, period, claim_usage, release_usage
+        )
+        report.append({"organization_id": organization_id, **outcome})
+        log.info(
+            "billing run %s: %d/%d accounts (%s: %s)",
+            period.label,
+            index,
+            len(accounts),
+            organization_id,
+            outcome["result"],
+        )
+    return report
+
+
+def invoice_account(
+    store: Store,
+    account_id: str,
+    organization_id: str,
+    period: Period,
+    claim_usage: ClaimUsage,
+    release_usage: ReleaseUsage,
+) -> dict[str, Any]:
+    with store.transaction() as uow:
+        invoice_id = uow.session.scalar(
+            insert(Invoice)
+            .values(
+                id=cuid(),
+                billing_account_id=account_id,
+                period_start=period.start,
+                period_end=period.end,
+                subtotal=0,
+                total=0,
+                amount_due=0,
+            )
+            .on_conflict_do_nothing(index_elements=["billing_account_id", "period_start"])
+            .returning(Invoice.id)
+        ) or uow.session.scalar(
+            select(Invoice.id).where(
+                Invoice.billing_account_id == account_id, Invoice.period_start == period.start
+            )
+        )
+        existing = uow.session.get(Invoice, invoice_id)
+        if existing.finalized_at is not None:
+            return {"result": "already invoiced", "invoice_number": existing.invoice_number}
+    usage = claim_usage(organization_id, period.end.isoformat(), invoice_id)
+    with store.transaction() as uow:
+        invoice = uow.session.get(Invoice, invoice_id, with_for_update=True)
+        if invoice.finalized_at is not None:  # another instance got there first
+            return {"result": "already invoiced", "invoice_number": invoice.invoice_number}
+        services = uow.session.scalars(
+            select(Service).where(
+                Service.organization_id == organization_id, Service.activated_at < period.end
+            )
+        ).all()
+        lines = service_lines(list(services), period) + usage_lines(
+            usage, settings.price_table(uow)
+        )
+        if not lines:
+            nothing_to_bill = True
+        else:
+            nothing_to_bill = False
+            _finalize(uow, invoice, lines)
+            number = invoice.invoice_number
+    if nothing_to_bill:
+        release_usage(invoice_id)
+        with store.transaction() as uow:
+            uow.session.execute(
+                delete(Invoice).where(Invoice.id == invoice_id, Invoice.finalized_at.is_(None))
+            )
+        return {"result": "nothing to bill", "invoice_number": None}
+    return {"result": "invoiced", "invoice_number": number}
+
+
+def _next_number(uow: UnitOfWork, year: int) -> str:
+    uow.session.execute(
+        insert(InvoiceNumberSequence)
+        .values(year=year, last_number=0)
+        .on_conflict_do_nothing(index_elements=["year"])
+    )
+    sequence = uow.session.get(InvoiceNumberSequence, year, with_for_update=True)
+    sequence.last_number += 1
+    return f"INV-{year}-{sequence.last_number:06d}"
+
+
+def _finalize(uow: UnitOfWork, invoice: Invoice, lines: list[Line]) -> None:
+    uow.session.execute(delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id))
+    for line in lines:
+        uow.session.add(
+            InvoiceLineItem(
+                invoice_id=invoice.id,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                total=line.total,
+                service_id=line.service_id,
+            )
+        )
+    now = utcnow()
+    account = uow.session.get(BillingAccount, invoice.billing_account_id, with_for_update=True)
+    invoice.subtotal = sum(line.total for line in lines)
+    invoice.tax = tax_on(
+        invoice.subtotal, settings.int_setting(uow, settings.TAX_RATE_BASIS_POINTS)
+    )
+    invoice.total = invoice.subtotal + invoice.tax
+    invoice.invoice_number = _next_number(uow, now.year)
+    invoice.issued_at = now
+    invoice.due_at = now + timedelta(days=settings.int_setting(uow, settings.INVOICE_DUE_DAYS))
+    invoice.payment_token = new_secret()
+    invoice.payment_token_expires_at = now + timedelta(
+        days=settings.int_setting(uow, settings.PAYMENT_LINK_DAYS)
+    )
+    credit = min(max(0, account.balance), invoice.total)
+    if credit:
+        uow.session.add(
+            AppliedPayment(
+                payment_id=f"credit:{invoice.id}",
+                invoice_id=invoice.id,
+                amount=credit,
+                method="CREDIT",
+            )
+        )
+    invoice.amount_paid = credit
+    invoice.amount_due = invoice.total - credit
+    if invoice.amount_due == 0:
+        invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+    else:
+        invoice.status = InvoiceStatus.PARTIAL if credit else InvoiceStatus.ISSUED
+    account.balance -= invoice.total
+    invoice.finalized_at = now
+    uow.session.flush()
+    uow.audit(
+        "invoice.issued",
+        "Invoice",
+        invoice.id,
+        {"number": invoice.invoice_number, "total": invoice.total, "credit_applied": credit},
+    )
+    uow.emit(
+        "invoice.issued",
+        {
+            "invoice_id": invoice.id,
+            "invoice_number": invoice.invoice_number,
+            "organization_id": account.organization_id,
+            "billing_account_id": account.id,
+            "total": invoice.total,
+            "amount_due": invoice.amount_due,
+            "due_at": invoice.due_at.isoformat(),
+            "payment_token": invoice.payment_token,
+        },
+    )
+
+
+def void_invoice(uow: UnitOfWork, invoice_id: str) -> dict[str, Any]:
+    """Staff: cancel an unpaid finalized invoice. It stays on record, marked VOID."""
+    require_staff()
+    invoice = uow.session.get(Invoice, invoice_id, with_for_update=True)
+    if invoice is None:
+        raise NotFound("invoice not found", {"invoice_id": ["not found"]})
+    if invoice.finalized_at is None or invoice.status == InvoiceStatus.VOID:
+        raise Conflict(f"a {invoice.status.value} invoice cannot be voided")
+    if invoice.amount_paid:
+        raise Conflict("a paid or partly paid invoice cannot be voided; issue a credit instead")
+    account = uow.session.get(BillingAccount, invoice.billing_account_id, with_for_update=True)
+    invoice.status = InvoiceStatus.VOID
+    invoice.amount_due = 0
+    account.balance += invoice.total
+    uow.audit("invoice.voided", "Invoice", invoice.id, {"number": invoice.invoice_number})
+    uow.emit(
+        "invoice.voided", {"invoice_id": invoice.id, "organization_id": account.organization_id}
+    )
+    return InvoiceSchema().dump(invoice)
+
+
+def _account_of(uow: UnitOfWork, organization_id: str) -> BillingAccount:
+    account = uow.session.scalar(
+        select(BillingAccount).where(BillingAccount.organization_id == organization_id)
+    )
+    if account is None:
+        raise NotFound("billing account not found", {"organization_id": ["no billing account"]})
+    return account
+
+
+def list_invoices(uow: UnitOfWork, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
+    authorize(organization_id, VIEW_BILLING)
+    page = load(InvoiceQuerySchema(), query)
+    account = _account_of(uow, organization_id)
+    statement = select(Invoice).where(
+        Invoice.billing_account_id == account.id, Invoice.finalized_at.is_not(None)
+    )
+    if page.get("status"):
+        statement = statement.where(Invoice.status == InvoiceStatus(page["status"]))
+    total = uow.session.scalar(select(func.count()).select_from(statement.subquery()))
+    rows = uow.session.scalars(
+        statement.order_by(Invoice.period_start.desc()).limit(page["limit"]).offset(page["offset"])
+    ).all()
+    return {"items": InvoiceSchema(many=True).dump(rows), "total": total}
+
+
+def get_invoice(uow: UnitOfWork, organization_id: str, invoice_id: str) -> dict[str, Any]:
+    authorize(organization_id, VIEW_BILLING)
+    account = _account_of(uow, organization_id)
+    invoice = uow.session.get(Invoice, invoice_id)
+    if invoice is None or invoice.billing_account_id != account.id or invoice.finalized_at is None:
+        raise NotFound("invoice not found", {"invoice_id": ["not found"]})
+    detail = InvoiceDetailSchema().dump(invoice)
+    detail["line_items"] = sorted(detail["line_items"], key=lambda item: item["description"])
+    return detail
+
+
+INVOICE_PAGE = Template((Path(__file__).parent / "invoice.html").read_text())
+
+
+def invoice_html(invoice: dict[str, Any], organization: dict[str, Any]) -> str:
+    """A printable page a client can hand to their accountant (every value escaped)."""
+
+    def day(value: str | None) -> str:
+        return value[:10] if value else "-"
+
+    rows = "".join(
+        "<tr><td>{}</td><td class=n>{:,}</td><td class=n>{}</td><td class=n>{}</td></tr>".format(
+            html.escape(item["description"]),
+            item["quantity"],
+            format_cents(item["unit_price"]),
+            format_cents(item["total"]),
+        )
+        for item in invoice["line_items"]
+    )
+    address = " ".join(
+        filter(
+            None,
+            [organization.get("address"), organization.get("city"), organization.get("country")],
+        )
+    )
+    values = {
+        "number": invoice["invoice_number"],
+        "organization": organization["name"],
+        "address": address,
+        "email": organization["email"],
+        "period_start": day(invoice["period_start"]),
+        "period_end": day(invoice["period_end"]),
+        "issued": day(invoice["issued_at"]),
+        "due": day(invoice["due_at"]),
+        "status": invoice["status"],
+        **{
+            key: format_cents(invoice[key])
+            for key in ("subtotal", "tax", "total", "amount_paid", "amount_due")
+        },
+    }
+    escaped = {key: html.escape(str(value)) for key, value in values.items()}
+    return INVOICE_PAGE.substitute(escaped, rows=rows)

@@ -1,0 +1,155 @@
+"""Money in: payments settle invoices (idempotent by payment id), staff issue credits, and
+an account that has paid all it owed is reactivated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from services.billing.models import (
+    AppliedPayment,
+    BillingAccount,
+    BillingAccountStatus,
+    Credit,
+    Invoice,
+    InvoiceStatus,
+    Service,
+    ServiceStatus,
+)
+from services.billing.schemas import CreditCreateSchema, CreditSchema
+from shared import context
+from shared.authorization import VIEW_BILLING, authorize, require_staff, require_system
+from shared.clock import utcnow
+from shared.errors import NotFound, ValidationFailed
+from shared.schemas import load
+from shared.unit_of_work import UnitOfWork
+
+
+def settle_payment(uow: UnitOfWork, payment: dict[str, Any]) -> str:
+    """Count a paid payment on its invoice once; whatever exceeds the amount due becomes
+    credit. Returns what happened (for the log)."""
+    require_system()
+    amount = int(payment["amount"])
+    if amount <= 0:
+        raise ValidationFailed("a payment must be positive", {"amount": ["not positive"]})
+    invoice = uow.session.get(Invoice, payment["invoice_id"], with_for_update=True)
+    if invoice is None:
+        raise NotFound("invoice not found", {"invoice_id": ["not found"]})
+    recorded = uow.session.scalar(
+        insert(AppliedPayment)
+        .values(
+            payment_id=payment["payment_id"],
+            invoice_id=invoice.id,
+            amount=amount,
+            method=payment.get("method", "UNKNOWN"),
+        )
+        .on_conflict_do_nothing(index_elements=["payment_id"])
+        .returning(AppliedPayment.payment_id)
+    )
+    if recorded is None:
+        return "already counted"
+    account = uow.session.get(BillingAccount, invoice.billing_account_id, with_for_update=True)
+    account.balance += amount
+    if invoice.status != InvoiceStatus.VOID:
+        applied = min(amount, invoice.amount_due)
+        invoice.amount_paid += applied
+        invoice.amount_due -= applied
+        if invoice.amount_due == 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, utcnow()
+        elif invoice.status == InvoiceStatus.ISSUED:
+            invoice.status = InvoiceStatus.PARTIAL
+    uow.audit(
+        "payment.applied",
+        "Invoice",
+        invoice.id,
+        {"payment_id": payment["payment_id"], "amount": amount, "status": invoice.status.value},
+    )
+    if invoice.status == InvoiceStatus.PAID:
+        uow.emit(
+            "invoice.paid",
+            {
+                "invoice_id": invoice.id,
+                "invoice_number": invoice.invoice_number,
+                "organization_id": account.organization_id,
+                "amount_paid": invoice.amount_paid,
+            },
+        )
+    reactivate_if_settled(uow, account)
+    return f"invoice {invoice.invoice_number} {invoice.status.value}"
+
+
+def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:
+    if account.status == BillingAccountStatus.ACTIVE:
+        return False
+    still_overdue = uow.session.scalar(
+        select(func.count()).where(
+            Invoice.billing_account_id == account.id,
+            Invoice.status == InvoiceStatus.OVERDUE,
+            Invoice.amount_due > 0,
+        )
+    )
+    if still_overdue:
+        return False
+    services = uow.session.scalars(
+        select(Service).where(
+            Service.organization_id == account.organization_id,
+            Service.status == ServiceStatus.SUSPENDED,
+        )
+    ).all()
+    for service in services:
+        service.status, service.suspended_at = ServiceStatus.ACTIVE, None
+    previous, account.status = account.status, BillingAccountStatus.ACTIVE
+    uow.audit(
+        "billing_account.reactivated",
+        "BillingAccount",
+        account.id,
+        {"from": previous.value, "services": len(services)},
+    )
+    uow.emit(
+        "billing_account.reactivated",
+        {"billing_account_id": account.id, "organization_id": account.organization_id},
+    )
+    return True
+
+
+def issue_credit(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Staff: a correction in the client's favour; used on their next invoices."""
+    ctx = require_staff()
+    fields = load(CreditCreateSchema(), data)
+    account = uow.session.scalar(
+        select(BillingAccount)
+        .where(BillingAccount.organization_id == organization_id)
+        .with_for_update()
+    )
+    if account is None:
+        raise NotFound("billing account not found", {"organization_id": ["no billing account"]})
+    credit = Credit(
+        billing_account_id=account.id,
+        amount=fields["amount"],
+        reason=fields["reason"],
+        issued_by_id=ctx.actor_id if ctx.actor_type == context.USER else None,
+    )
+    uow.session.add(credit)
+    account.balance += credit.amount
+    uow.session.flush()
+    uow.audit(
+        "credit.issued", "Credit", credit.id, {"amount": credit.amount, "reason": credit.reason}
+    )
+    uow.emit(
+        "credit.issued",
+        {"credit_id": credit.id, "organization_id": organization_id, "amount": credit.amount},
+    )
+    return CreditSchema().dump(credit)
+
+
+def list_credits(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
+    authorize(organization_id, VIEW_BILLING)
+    credits = uow.session.scalars(
+        select(Credit)
+        .join(BillingAccount, BillingAccount.id == Credit.billing_account_id)
+        .where(BillingAccount.organization_id == organization_id)
+        .order_by(Credit.created_at.desc())
+    ).all()
+    return CreditSchema(many=True).dump(credits)
