@@ -14,6 +14,7 @@ import pytest
 from gateway.access_table import ALLOWED, ANYONE, COLUMNS, REFUSED, rows
 from shared.ids import cuid
 from shared.tokens import secret_hash
+from shared.waiting import wait_until
 from tests.integration.conftest import PASSWORD, Person, Suite
 
 pytestmark = pytest.mark.integration
@@ -73,6 +74,38 @@ def created_id(suite: Suite, owner: Person, path: str, body: dict) -> str:
     return response.json()["id"]
 
 
+def billing_account_id(suite: Suite, org_id: str) -> str:
+    rows = wait_until(
+        lambda: suite.sql(
+            "SELECT id FROM billing.billing_accounts WHERE organization_id = :o", o=org_id
+        ),
+        20,
+        "billing to open the account",
+    )
+    return rows[0][0]
+
+
+def once_billed(suite: Suite, org_id: str, path: str) -> str:
+    """`path`, once billing has opened the organization's account."""
+    billing_account_id(suite, org_id)
+    return path
+
+
+def finalized_invoice(suite: Suite, org_id: str) -> str:
+    """Arranged directly in billing's tables: these tests are about who may see it."""
+    invoice_id = cuid()
+    suite.sql(
+        "INSERT INTO billing.invoices (id, billing_account_id, invoice_number, period_start, "
+        "period_end, subtotal, tax, total, amount_paid, amount_due, status, issued_at, due_at, "
+        "finalized_at) VALUES (:id, :account, :number, '1999-01-01', '1999-02-01', 100, 0, 100, "
+        "0, 100, 'ISSUED', now(), now() + interval '14 days', now())",
+        id=invoice_id,
+        account=billing_account_id(suite, org_id),
+        number=f"INV-1999-{invoice_id[-6:]}",
+    )
+    return invoice_id
+
+
 Request = tuple[str, dict | None]
 OrgRequest = Callable[[Suite, World, Person], Request]
 
@@ -104,6 +137,20 @@ ORG_REQUESTS: dict[str, OrgRequest] = {
         None),
     "POST /v1/organizations/{org_id}/api-keys": lambda s, w, o: (
         f"/v1/organizations/{w.org_id}/api-keys", {"name": "till", "scopes": ["pos:read"]}),
+    "GET /v1/organizations/{org_id}/services": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/services", None),
+    "GET /v1/organizations/{org_id}/billing-account": lambda s, w, o: (
+        once_billed(s, w.org_id, f"/v1/organizations/{w.org_id}/billing-account"), None),
+    "GET /v1/organizations/{org_id}/invoices": lambda s, w, o: (
+        once_billed(s, w.org_id, f"/v1/organizations/{w.org_id}/invoices"),
+        None),
+    "GET /v1/organizations/{org_id}/invoices/{invoice_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/invoices/{finalized_invoice(s, w.org_id)}", None),
+    "GET /v1/organizations/{org_id}/invoices/{invoice_id}/html": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/invoices/{finalized_invoice(s, w.org_id)}/html", None),
+    "GET /v1/organizations/{org_id}/credits": lambda s, w, o: (
+        once_billed(s, w.org_id, f"/v1/organizations/{w.org_id}/credits"),
+        None),
     "GET /v1/organizations/{org_id}/usage": lambda s, w, o: (
         f"/v1/organizations/{w.org_id}/usage?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z",
         None),
@@ -133,8 +180,39 @@ def signed_in_request(suite: Suite, endpoint: str, person: Person) -> Request:
         return "/v1/admin/event-types", {"name": f"pos.t{uuid.uuid4().hex[:8]}", "description": "t"}
     if endpoint == "PATCH /v1/admin/event-types/{name}":
         return "/v1/admin/event-types/pos.receipt", {"description": "A receipt"}
+    if endpoint.startswith("POST /v1/admin/") or endpoint.startswith("PATCH /v1/admin/billing"):
+        return staff_request(suite, endpoint, person)
     if endpoint == "POST /v1/usage-events":
         return "/v1/usage-events", {"event_type": "pos.transaction", "idempotency_key": cuid()}
+    return endpoint.split(" ", 1)[1], None
+
+
+def staff_request(suite: Suite, endpoint: str, staff: Person) -> Request:
+    """Staff endpoints' requests; their organizations and invoices are made for them."""
+    if endpoint == "PATCH /v1/admin/billing-settings":
+        return "/v1/admin/billing-settings", {"invoice.due_days": 14}
+    if endpoint == "POST /v1/admin/billing-runs":
+        return "/v1/admin/billing-runs", {"period": "1999-01"}
+    if endpoint == "POST /v1/admin/overdue-runs":
+        return "/v1/admin/overdue-runs", {"as_of": "1999-01-01T00:00:00+00:00"}
+    org_id = suite.new_org(staff)["id"]
+    service = {"type": "POS_TERMINAL", "name": "Till", "monthly_fee": 1000}
+    if endpoint == "POST /v1/admin/organizations/{org_id}/services":
+        return f"/v1/admin/organizations/{org_id}/services", service
+    if endpoint == "POST /v1/admin/services/{service_id}/{action}":
+        created = suite.http(
+            "POST", f"/v1/admin/organizations/{org_id}/services", json=service, headers=staff.auth
+        )
+        return f"/v1/admin/services/{created.json()['id']}/suspend", {}
+    if endpoint == "POST /v1/admin/organizations/{org_id}/credits":
+        billing_account_id(suite, org_id)
+        return f"/v1/admin/organizations/{org_id}/credits", {"amount": 100, "reason": "test"}
+    invoice_id = finalized_invoice(suite, org_id)
+    if endpoint == "POST /v1/admin/invoices/{invoice_id}/void":
+        return f"/v1/admin/invoices/{invoice_id}/void", None
+    if endpoint == "POST /v1/admin/organizations/{org_id}/payments":
+        payment = {"invoice_id": invoice_id, "amount": 100, "method": "CASH"}
+        return f"/v1/admin/organizations/{org_id}/payments", payment
     return endpoint.split(" ", 1)[1], None
 
 

@@ -62,9 +62,11 @@ def detail(suite: Suite, person: Person, org_id: str, invoice_id: str) -> dict:
 
 def report_usage(suite: Suite, owner: Person, org_id: str, events: list[dict]) -> None:
     key = suite.http(
-        "POST", f"/v1/organizations/{org_id}/api-keys", headers=owner.auth,
+        "POST",
+        f"/v1/organizations/{org_id}/api-keys",
+        headers=owner.auth,
         json={"name": "till", "scopes": ["usage:write", "usage:read"]},
-    ).json()["key"]  # fmt: skip
+    ).json()["key"]
     response = suite.http(
         "POST", "/v1/usage-events", json={"events": events}, headers={"X-API-Key": key}
     )
@@ -73,9 +75,11 @@ def report_usage(suite: Suite, owner: Person, org_id: str, events: list[dict]) -
 
 def pos_transactions(suite: Suite, owner: Person, org_id: str) -> int:
     rows = suite.http(
-        "GET", f"/v1/organizations/{org_id}/usage", headers=owner.auth,
+        "GET",
+        f"/v1/organizations/{org_id}/usage",
+        headers=owner.auth,
         params={"from": MONTH_START.isoformat(), "to": (NOW + timedelta(days=1)).isoformat()},
-    ).json()["rows"]  # fmt: skip
+    ).json()["rows"]
     return sum(r["quantity"] for r in rows if r["event_type"] == "pos.transaction")
 
 
@@ -93,23 +97,80 @@ def test_a_month_billed_to_the_cent_once_and_immutably(suite: Suite, staff: Pers
 
     a_owner, b_owner, c_owner = suite.new_person(), suite.new_person(), suite.new_person()
     a, b, c = suite.new_org(a_owner), suite.new_org(b_owner), suite.new_org(c_owner)
-    wait_until(lambda: all(suite.http("GET", f"/v1/organizations/{o['id']}", headers=p.auth).json()["billing_account"]
-                           for o, p in ((a, a_owner), (b, b_owner), (c, c_owner))), 20, "billing accounts")  # fmt: skip
+    wait_until(
+        lambda: all(
+            suite.http("GET", f"/v1/organizations/{o['id']}", headers=p.auth).json()[
+                "billing_account"
+            ]
+            for o, p in ((a, a_owner), (b, b_owner), (c, c_owner))
+        ),
+        20,
+        "billing accounts",
+    )
 
-    lease(suite, staff, a["id"], type="POS_TERMINAL", name="Till 1", hardware_serial=f"SN-{a['id']}",
-          monthly_fee=2500, activated_at=day(1))  # fmt: skip
-    lease(suite, staff, a["id"], type="POS_MAINTENANCE", name="Care plan", monthly_fee=1000,
-          activated_at=day(16, hour=15))  # fmt: skip
-    report_usage(suite, a_owner, a["id"], [
-        {"event_type": "pos.transaction", "quantity": 1000, "idempotency_key": "a1", "timestamp": USED_AT},
-        {"event_type": "pos.transaction", "quantity": 250, "idempotency_key": "a2", "timestamp": USED_AT},
-        {"event_type": "pos.transaction", "quantity": 1000, "idempotency_key": "a1", "timestamp": USED_AT},
-    ])  # fmt: skip
-    b_old = lease(suite, staff, b["id"], type="POS_TERMINAL", name="Old till", monthly_fee=3000,
-                  activated_at=(MONTH_START - timedelta(days=20)).isoformat())  # fmt: skip
+    lease(
+        suite,
+        staff,
+        a["id"],
+        type="POS_TERMINAL",
+        name="Till 1",
+        hardware_serial=f"SN-{a['id']}",
+        monthly_fee=2500,
+        activated_at=day(1),
+    )
+    lease(
+        suite,
+        staff,
+        a["id"],
+        type="POS_MAINTENANCE",
+        name="Care plan",
+        monthly_fee=1000,
+        activated_at=day(16, hour=15),
+    )
+    report_usage(
+        suite,
+        a_owner,
+        a["id"],
+        [
+            {
+                "event_type": "pos.transaction",
+                "quantity": 1000,
+                "idempotency_key": "a1",
+                "timestamp": USED_AT,
+            },
+            {
+                "event_type": "pos.transaction",
+                "quantity": 250,
+                "idempotency_key": "a2",
+                "timestamp": USED_AT,
+            },
+            {
+                "event_type": "pos.transaction",
+                "quantity": 1000,
+                "idempotency_key": "a1",
+                "timestamp": USED_AT,
+            },
+        ],
+    )
+    b_old = lease(
+        suite,
+        staff,
+        b["id"],
+        type="POS_TERMINAL",
+        name="Old till",
+        monthly_fee=3000,
+        activated_at=(MONTH_START - timedelta(days=20)).isoformat(),
+    )
     staff_post(suite, staff, f"/v1/admin/services/{b_old['id']}/cancel", {"at": day(21, hour=9)})
-    b_short = lease(suite, staff, b["id"], type="POS_TERMINAL", name="Loan till", monthly_fee=1999,
-                    activated_at=day(4, hour=10))  # fmt: skip
+    b_short = lease(
+        suite,
+        staff,
+        b["id"],
+        type="POS_TERMINAL",
+        name="Loan till",
+        monthly_fee=1999,
+        activated_at=day(4, hour=10),
+    )
     staff_post(suite, staff, f"/v1/admin/services/{b_short['id']}/cancel", {"at": day(11)})
     staff_post(
         suite,
@@ -132,11 +193,21 @@ def test_a_month_billed_to_the_cent_once_and_immutably(suite: Suite, staff: Pers
     [a_invoice] = invoices_of(suite, a_owner, a["id"])
     a_detail = detail(suite, a_owner, a["id"], a_invoice["id"])
     expected_care = round(1000 * (DAYS - 15) / DAYS)
-    assert sorted((i["description"], i["quantity"], i["unit_price"], i["total"]) for i in a_detail["line_items"]) == sorted([
-        (f"Care plan (pos maintenance, {DAYS - 15} of {DAYS} days)", 1, expected_care, expected_care),
-        ("Till 1 (pos terminal)", 1, 2500, 2500),
-        ("Usage: pos.transaction, 1,250 (1,000 included)", 250, 2, 500),
-    ])  # fmt: skip
+    assert sorted(
+        (i["description"], i["quantity"], i["unit_price"], i["total"])
+        for i in a_detail["line_items"]
+    ) == sorted(
+        [
+            (
+                f"Care plan (pos maintenance, {DAYS - 15} of {DAYS} days)",
+                1,
+                expected_care,
+                expected_care,
+            ),
+            ("Till 1 (pos terminal)", 1, 2500, 2500),
+            ("Usage: pos.transaction, 1,250 (1,000 included)", 250, 2, 500),
+        ]
+    )
     subtotal = 3000 + expected_care
     tax = int(subtotal * 0.15 + 0.5)
     assert (a_detail["subtotal"], a_detail["tax"], a_detail["total"]) == (
@@ -173,9 +244,19 @@ def test_a_month_billed_to_the_cent_once_and_immutably(suite: Suite, staff: Pers
     assert invoices_of(suite, c_owner, c["id"]) == []  # nothing leased, nothing used
 
     # The same period again creates nothing; a late event goes to the next invoice.
-    report_usage(suite, a_owner, a["id"], [
-        {"event_type": "pos.transaction", "quantity": 1500, "idempotency_key": "late", "timestamp": USED_AT}
-    ])  # fmt: skip
+    report_usage(
+        suite,
+        a_owner,
+        a["id"],
+        [
+            {
+                "event_type": "pos.transaction",
+                "quantity": 1500,
+                "idempotency_key": "late",
+                "timestamp": USED_AT,
+            }
+        ],
+    )
     wait_until(lambda: pos_transactions(suite, a_owner, a["id"]) == 2750, 20, "the late event")
     staff_post(suite, staff, "/v1/admin/billing-runs", {"period": PERIOD})
     assert [i["id"] for i in invoices_of(suite, a_owner, a["id"])] == [a_invoice["id"]]
@@ -190,9 +271,15 @@ def test_a_month_billed_to_the_cent_once_and_immutably(suite: Suite, staff: Pers
     }
     assert next_lines["Usage: pos.transaction, 1,500 (1,000 included)"] == 1000
     by_invoice = suite.http(
-        "GET", f"/v1/organizations/{a['id']}/usage", headers=a_owner.auth,
-        params={"from": MONTH_START.isoformat(), "to": (NOW + timedelta(days=1)).isoformat(), "group_by": "invoice"},
-    ).json()["rows"]  # fmt: skip
+        "GET",
+        f"/v1/organizations/{a['id']}/usage",
+        headers=a_owner.auth,
+        params={
+            "from": MONTH_START.isoformat(),
+            "to": (NOW + timedelta(days=1)).isoformat(),
+            "group_by": "invoice",
+        },
+    ).json()["rows"]
     assert {
         (r["invoice_id"], r["quantity"]) for r in by_invoice if r["event_type"] == "pos.transaction"
     } == {(a_invoice["id"], 1250), (next_invoice["id"], 1500)}
@@ -210,8 +297,13 @@ def test_a_month_billed_to_the_cent_once_and_immutably(suite: Suite, staff: Pers
         "UPDATE billing.invoices SET amount_paid = amount_paid WHERE id = :id", id=a_invoice["id"]
     )
 
-    numbers = sorted(int(n.rsplit("-", 1)[1]) for (n,) in suite.sql(
-        "SELECT invoice_number FROM billing.invoices WHERE invoice_number LIKE :y", y=f"INV-{NOW.year}-%"))  # fmt: skip
+    numbers = sorted(
+        int(n.rsplit("-", 1)[1])
+        for (n,) in suite.sql(
+            "SELECT invoice_number FROM billing.invoices WHERE invoice_number LIKE :y",
+            y=f"INV-{NOW.year}-%",
+        )
+    )
     assert numbers == list(range(1, len(numbers) + 1)), "numbers are unique and gapless"
 
     page = suite.http(
@@ -241,9 +333,11 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
         activated_at=day(1),
     )
     key = suite.http(
-        "POST", f"/v1/organizations/{org['id']}/api-keys", headers=owner.auth,
+        "POST",
+        f"/v1/organizations/{org['id']}/api-keys",
+        headers=owner.auth,
         json={"name": "till", "scopes": ["pos:read", "usage:write"]},
-    ).json()["key"]  # fmt: skip
+    ).json()["key"]
     terminal = {"X-API-Key": key}
     staff_post(suite, staff, "/v1/admin/billing-runs", {"period": PERIOD})
     [invoice] = invoices_of(suite, owner, org["id"])
@@ -274,9 +368,13 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
     ).json()
     assert [s["status"] for s in services if s["id"] == service["id"]] == ["SUSPENDED"]
     refused = wait_until(
-        lambda: (r := suite.http("GET", "/v1/terminal/whoami", headers=terminal)).status_code == 402 and r.json(), 10,
+        lambda: (
+            (r := suite.http("GET", "/v1/terminal/whoami", headers=terminal)).status_code == 402
+            and r.json()
+        ),
+        10,
         "the gateway to refuse the suspended organization's terminal",
-    )  # fmt: skip
+    )
     assert refused["error"]["code"] == "payment_required"
     usage = suite.http(
         "POST",
@@ -320,8 +418,11 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
         "GET", f"/v1/organizations/{org['id']}/billing-account", headers=owner.auth
     ).json()
     assert account["balance"] == 250
-    wait_until(lambda: suite.http("GET", "/v1/terminal/whoami", headers=terminal).status_code == 200, 10,
-               "the gateway to admit the organization again")  # fmt: skip
+    wait_until(
+        lambda: suite.http("GET", "/v1/terminal/whoami", headers=terminal).status_code == 200,
+        10,
+        "the gateway to admit the organization again",
+    )
     services = suite.http(
         "GET", f"/v1/organizations/{org['id']}/services", headers=owner.auth
     ).json()
@@ -329,14 +430,21 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
 
     # A repeated payment.paid changes nothing.
     dispatch = event_dispatcher({"AMQP_URI": suite.env.amqp_uri})
-    dispatch("payments", "payment.paid", {"payment_id": first["id"], "invoice_id": invoice["id"], "amount": 1000,
-                                          "method": "CASH", "event_id": "repeat"})  # fmt: skip
+    dispatch(
+        "payments",
+        "payment.paid",
+        {
+            "payment_id": first["id"],
+            "invoice_id": invoice["id"],
+            "amount": 1000,
+            "method": "CASH",
+            "event_id": "repeat",
+        },
+    )
     wait_until(
         lambda: "already counted" in suite.log_text("billing"), 20, "billing to see the repeat"
     )
-    assert (
-        detail(suite, owner, org["id"], invoice["id"])["amount_paid"] == invoice["total"]
-    )
+    assert detail(suite, owner, org["id"], invoice["id"])["amount_paid"] == invoice["total"]
     assert (
         suite.http(
             "GET", f"/v1/organizations/{org['id']}/billing-account", headers=owner.auth
