@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import eventlet
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import event_dispatcher
 from werkzeug.wrappers import Request
@@ -27,6 +26,7 @@ from gateway.rate_limit import RateLimiter
 from shared import context
 from shared.authorization import Permission
 from shared.clock import utcnow
+from shared.dependencies import spawn_periodic
 from shared.errors import Forbidden, NotFound, PaymentRequired, RateLimited, Unauthorized
 from shared.tokens import csrf_token_for, secret_hash
 
@@ -135,7 +135,9 @@ class Authenticator(DependencyProvider):
         self._flusher: Any = None
 
     def start(self) -> None:
-        self._flusher = self.container.spawn_managed_thread(self._flush_forever)
+        self._flusher = spawn_periodic(
+            self.container, USAGE_FLUSH_SECONDS, self.flush_usage, "sending API-key use times"
+        )
 
     def stop(self) -> None:
         if self._flusher is not None:
@@ -152,11 +154,6 @@ class Authenticator(DependencyProvider):
             log.warning("could not send API-key use times; keeping them", exc_info=True)
             for key_id, stamp in usage.items():
                 self.cache.last_used.setdefault(key_id, stamp)
-
-    def _flush_forever(self) -> None:
-        while True:
-            eventlet.sleep(USAGE_FLUSH_SECONDS)
-            self.flush_usage()
 
     def get_dependency(self, worker_ctx: Any) -> RequestAuthenticator:
         return RequestAuthenticator(self, worker_ctx)

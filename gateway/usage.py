@@ -11,7 +11,6 @@ import time
 from collections import defaultdict
 from typing import Any
 
-import eventlet
 from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
@@ -20,6 +19,7 @@ from services.metering.queues import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_
 from services.metering.schemas import UsageEventInSchema
 from shared import context
 from shared.clock import utcnow
+from shared.dependencies import spawn_periodic
 from shared.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ class UsageRecorder(DependencyProvider):
         self._flusher: Any = None
 
     def start(self) -> None:
-        self._flusher = self.container.spawn_managed_thread(self._flush_forever)
+        self._flusher = spawn_periodic(
+            self.container, API_CALL_FLUSH_SECONDS, self.flush_api_calls, "sending api.call events"
+        )
 
     def stop(self) -> None:
         if self._flusher is not None:
@@ -67,11 +69,6 @@ class UsageRecorder(DependencyProvider):
                 log.warning("could not send %d api.call event(s); keeping them", len(events),
                             exc_info=True)  # fmt: skip
                 self.pending_api_calls[(organization_id, api_key_id)].extend(events)
-
-    def _flush_forever(self) -> None:
-        while True:
-            eventlet.sleep(API_CALL_FLUSH_SECONDS)
-            self.flush_api_calls()
 
     def forget_event_types(self) -> None:
         self._event_types = (frozenset(), 0.0)

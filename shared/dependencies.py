@@ -4,7 +4,7 @@ code below them only sees a `UnitOfWork` and a `CallContext`."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,6 +69,21 @@ class CallContextAccess:
             self._worker_ctx.data.update(saved)
 
 
+def spawn_periodic(container: Any, interval: float, work: Callable[[], Any], what: str) -> Any:
+    """Run `work` every `interval` seconds in a thread the container kills at stop; a
+    failure is logged and the next pass tries again."""
+
+    def loop() -> None:
+        while True:
+            try:
+                work()
+            except Exception:
+                log.warning("%s failed; trying again in %g s", what, interval, exc_info=True)
+            eventlet.sleep(interval)
+
+    return container.spawn_managed_thread(loop)
+
+
 class Store:
     """What a worker gets: transactions on the service's database."""
 
@@ -117,22 +132,16 @@ class Database(DependencyProvider):
         )
 
     def start(self) -> None:
-        self._relay_thread = self.container.spawn_managed_thread(self._relay_forever)
+        # Broker or database away: rows stay unpublished and the next pass sends them.
+        interval = float(config.OUTBOX_INTERVAL_SECONDS.get())
+        self._relay_thread = spawn_periodic(
+            self.container, interval, self.relay.drain, "outbox relay"
+        )
 
     def stop(self) -> None:
         if self._relay_thread is not None:
             self._relay_thread.kill()
         self.engine.dispose()
-
-    def _relay_forever(self) -> None:
-        interval = float(config.OUTBOX_INTERVAL_SECONDS.get())
-        while True:
-            try:
-                self.relay.drain()
-            except Exception:
-                # Broker or database away: the rows stay unpublished and we try again.
-                log.warning("outbox relay pass failed; retrying", exc_info=True)
-            eventlet.sleep(interval)
 
     def get_dependency(self, worker_ctx: Any) -> Store:
         return Store(self)

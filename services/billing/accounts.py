@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.billing.models import BillingAccount
+from services.billing.models import BillingAccount, BillingAccountStatus
 from services.billing.schemas import BillingAccountSchema
 from services.billing.settings import DEFAULTS, GRACE_PERIOD_DAYS
 from shared.authorization import VIEW_ORGANIZATION, authorize
@@ -56,3 +56,20 @@ def get_billing_account(uow: UnitOfWork, organization_id: str) -> dict[str, Any]
     if account is None:
         raise NotFound("billing account not found", {"organization_id": ["no billing account"]})
     return BillingAccountSchema().dump(account)
+
+
+STATUS_EVENTS = {
+    BillingAccountStatus.OVERDUE: "billing_account.overdue",
+    BillingAccountStatus.SUSPENDED: "billing_account.suspended",
+    BillingAccountStatus.ACTIVE: "billing_account.reactivated",
+}
+
+
+def change_status(
+    uow: UnitOfWork, account: BillingAccount, status: BillingAccountStatus, **details: Any
+) -> None:
+    """Every account transition is audited and announced."""
+    previous, account.status = account.status, status
+    event = STATUS_EVENTS[status]
+    uow.audit(event, "BillingAccount", account.id, {"from": previous.value, **details})
+    uow.emit(event, {"billing_account_id": account.id, "organization_id": account.organization_id})

@@ -56,6 +56,7 @@ from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
+NOTHING_TO_BILL = {"result": "nothing to bill", "invoice_number": None}
 ClaimUsage = Callable[[str, str, str], dict[str, int]]
 ReleaseUsage = Callable[[str], int]
 
@@ -189,12 +190,16 @@ def invoice_account(
                 Invoice.billing_account_id == account_id, Invoice.period_start == period.start
             )
         )
-        existing = uow.session.get(Invoice, invoice_id)
+        existing = uow.session.get(Invoice, invoice_id) if invoice_id else None
+        if existing is None:  # a concurrent run found nothing to bill and removed its draft
+            return NOTHING_TO_BILL
         if existing.finalized_at is not None:
             return {"result": "already invoiced", "invoice_number": existing.invoice_number}
     usage = claim_usage(organization_id, period.end.isoformat(), invoice_id)
     with store.transaction() as uow:
         invoice = uow.session.get(Invoice, invoice_id, with_for_update=True)
+        if invoice is None:
+            return NOTHING_TO_BILL
         if invoice.finalized_at is not None:  # another instance got there first
             return {"result": "already invoiced", "invoice_number": invoice.invoice_number}
         services = uow.session.scalars(
@@ -217,7 +222,7 @@ def invoice_account(
             uow.session.execute(
                 delete(Invoice).where(Invoice.id == invoice_id, Invoice.finalized_at.is_(None))
             )
-        return {"result": "nothing to bill", "invoice_number": None}
+        return NOTHING_TO_BILL
     return {"result": "invoiced", "invoice_number": number}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from services.billing.accounts import change_status
 from services.billing.models import (
     BillingAccount,
     BillingAccountStatus,
@@ -59,17 +60,9 @@ def run_overdue(uow: UnitOfWork, data: dict[str, Any]) -> list[dict[str, Any]]:
         if as_of >= suspend_at and account.status != BillingAccountStatus.SUSPENDED:
             _suspend(uow, account, as_of)
         elif account.status == BillingAccountStatus.ACTIVE:
-            _move(uow, account, BillingAccountStatus.OVERDUE, "billing_account.overdue")
+            change_status(uow, account, BillingAccountStatus.OVERDUE)
         report.append({"organization_id": account.organization_id, "status": account.status.value})
     return report
-
-
-def _move(
-    uow: UnitOfWork, account: BillingAccount, status: BillingAccountStatus, event: str
-) -> None:
-    previous, account.status = account.status, status
-    uow.audit(event, "BillingAccount", account.id, {"from": previous.value})
-    uow.emit(event, {"billing_account_id": account.id, "organization_id": account.organization_id})
 
 
 def _suspend(uow: UnitOfWork, account: BillingAccount, as_of: datetime) -> None:
@@ -81,7 +74,7 @@ def _suspend(uow: UnitOfWork, account: BillingAccount, as_of: datetime) -> None:
     ).all()
     for service in services:
         service.status, service.suspended_at = ServiceStatus.SUSPENDED, as_of
-    _move(uow, account, BillingAccountStatus.SUSPENDED, "billing_account.suspended")
+    change_status(uow, account, BillingAccountStatus.SUSPENDED, services=len(services))
 
 
 def suspended_organizations(uow: UnitOfWork) -> list[str]:

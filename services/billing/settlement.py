@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from services.billing.accounts import change_status
 from services.billing.models import (
     AppliedPayment,
     BillingAccount,
@@ -100,17 +101,7 @@ def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:
     ).all()
     for service in services:
         service.status, service.suspended_at = ServiceStatus.ACTIVE, None
-    previous, account.status = account.status, BillingAccountStatus.ACTIVE
-    uow.audit(
-        "billing_account.reactivated",
-        "BillingAccount",
-        account.id,
-        {"from": previous.value, "services": len(services)},
-    )
-    uow.emit(
-        "billing_account.reactivated",
-        {"billing_account_id": account.id, "organization_id": account.organization_id},
-    )
+    change_status(uow, account, BillingAccountStatus.ACTIVE, services=len(services))
     return True
 
 

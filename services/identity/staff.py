@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.identity.models import Account, User
-from services.identity.passwords import hash_password
-from services.identity.users import CREDENTIAL_PROVIDER, normalize_email
+from services.identity.models import User
+from services.identity.users import create_user, normalize_email
 from shared.clock import utcnow
 from shared.unit_of_work import UnitOfWork
 
@@ -23,16 +22,8 @@ def ensure_staff_user(uow: UnitOfWork, email: str, name: str, password: str) -> 
             user.is_admin = True
             uow.audit("user.made_staff", "User", user.id, {"email": email})
         return user, False
-    user = User(email=email, name=name, is_admin=True, email_verified=utcnow())
-    uow.session.add(user)
-    uow.session.flush()
-    uow.session.add(
-        Account(
-            user_id=user.id,
-            account_id=user.id,
-            provider_id=CREDENTIAL_PROVIDER,
-            password=hash_password(password),
-        )
+    user = create_user(
+        uow, User(email=email, name=name, is_admin=True, email_verified=utcnow()), password
     )
     uow.audit("user.staff_created", "User", user.id, {"email": email})
     return user, True

@@ -54,12 +54,8 @@ def credential_of(uow: UnitOfWork, user_id: str) -> Account | None:
     )
 
 
-def sign_up(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
-    fields = load(SignUpSchema(), data)
-    email = normalize_email(fields["email"])
-    if user_by_email(uow, email) is not None:
-        raise Conflict("an account with this email exists", {"email": ["already registered"]})
-    user = User(email=email, name=fields.get("name"))
+def create_user(uow: UnitOfWork, user: User, password: str) -> User:
+    """A user who signs in with email and password (argon2id hash only)."""
     uow.session.add(user)
     uow.session.flush()
     uow.session.add(
@@ -67,9 +63,18 @@ def sign_up(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
             user_id=user.id,
             account_id=user.id,
             provider_id=CREDENTIAL_PROVIDER,
-            password=hash_password(fields["password"]),
+            password=hash_password(password),
         )
     )
+    return user
+
+
+def sign_up(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
+    fields = load(SignUpSchema(), data)
+    email = normalize_email(fields["email"])
+    if user_by_email(uow, email) is not None:
+        raise Conflict("an account with this email exists", {"email": ["already registered"]})
+    user = create_user(uow, User(email=email, name=fields.get("name")), fields["password"])
     uow.audit("user.registered", "User", user.id, {"email": email})
     uow.emit("user.registered", {"user_id": user.id, "email": email, "name": user.name})
     return UserSchema().dump(user)
