@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from shared.schemas import StrictSchema
+from shared.schemas import PageQuerySchema, StrictSchema
 
 
 class BillingAccountSchema(Schema):
@@ -83,12 +83,10 @@ class InvoiceDetailSchema(InvoiceSchema):
     payment_token_expires_at = fields.AwareDateTime(allow_none=True)
 
 
-class InvoiceQuerySchema(StrictSchema):
+class InvoiceQuerySchema(PageQuerySchema):
     status = fields.String(
         validate=validate.OneOf(["DRAFT", "ISSUED", "PAID", "PARTIAL", "OVERDUE", "VOID"])
     )
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
 
 
 class InvoicePageSchema(Schema):

@@ -8,7 +8,7 @@ from marshmallow import Schema
 from sqlalchemy import Select, func, or_, select
 
 from services.identity.models import Organization, User
-from services.identity.schemas import OrganizationSchema, PageQuerySchema, UserSchema
+from services.identity.schemas import DirectoryQuerySchema, OrganizationSchema, UserSchema
 from shared.authorization import require_staff
 from shared.schemas import load
 from shared.unit_of_work import UnitOfWork
@@ -25,7 +25,7 @@ def _page(uow: UnitOfWork, statement: Select, order: Any, schema: Schema, page: 
 def list_organizations(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
     """Every organization, newest first, searchable by name, slug or email."""
     require_staff()
-    page = load(PageQuerySchema(), query)
+    page = load(DirectoryQuerySchema(), query)
     statement = select(Organization)
     if page.get("q"):
         pattern = f"%{page['q']}%"
@@ -42,7 +42,7 @@ def list_organizations(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]
 def list_users(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
     """Every user, newest first, searchable by email or name."""
     require_staff()
-    page = load(PageQuerySchema(), query)
+    page = load(DirectoryQuerySchema(), query)
     statement = select(User)
     if page.get("q"):
         pattern = f"%{page['q']}%"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.authorization import API_KEY_SCOPES, MemberRole
-from shared.schemas import StrictSchema
+from shared.schemas import PageQuerySchema, StrictSchema
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 PASSWORD = validate.Length(min=10, max=256, error="between 10 and 256 characters")
@@ -181,7 +181,7 @@ class TerminalIdentitySchema(Schema):
     scopes = fields.List(fields.String())
 
 
-class PageQuerySchema(StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    q = fields.String(validate=validate.Length(max=200))
+class DirectoryQuerySchema(PageQuerySchema):
+    q = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "Search by name or email"}
+    )
