@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager  # noqa: E402
 import pytest  # noqa: E402
 
 from ops import database  # noqa: E402
+from shared import context  # noqa: E402
 from shared.unit_of_work import UnitOfWork  # noqa: E402
 from tests.harness import RunEnvironment, run_environment  # noqa: E402
 
@@ -39,3 +40,11 @@ def unit_of_work(
 ) -> Callable[[str], AbstractContextManager[UnitOfWork]]:
     """`with unit_of_work("billing") as uow:` on the run's database, outside any service."""
     return database.unit_of_work
+
+
+@pytest.fixture(autouse=True)
+def fresh_call_context() -> Iterator[None]:
+    """Tests that bind a caller (or run WSGI apps in this thread) leave no trace."""
+    context.bind(context.CallContext())
+    yield
+    context.bind(context.CallContext())
