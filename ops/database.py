@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from shared import config, migrations
+from shared.db import make_engine
 from shared.unit_of_work import UnitOfWork
 
 
@@ -42,7 +43,7 @@ def migrate_all() -> None:
 def unit_of_work(service: str) -> Iterator[UnitOfWork]:
     """Events emitted here wait in the outbox until the running service relays them."""
     tables = importlib.import_module(f"services.{service}.models").tables
-    engine = create_engine(config.database_url(service), poolclass=pool.NullPool)
+    engine = make_engine(config.database_url(service), poolclass=pool.NullPool)
     try:
         with UnitOfWork(sessionmaker(engine, expire_on_commit=False), tables) as uow:
             yield uow

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, MetaData, String, func, text
+from sqlalchemy import JSON, DateTime, Index, MetaData, String, create_engine, func, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from shared.clock import utcnow
@@ -34,6 +35,12 @@ TYPE_ANNOTATION_MAP: dict[Any, Any] = {
 }
 
 CUID_LENGTH = 25
+
+
+def make_engine(url: str, **options: Any) -> Engine:
+    """Every connection speaks UTC, so date_trunc, date() and returned timestamps never
+    depend on a server's or a user's TimeZone setting."""
+    return create_engine(url, connect_args={"options": "-c timezone=UTC"}, **options)
 
 
 def service_metadata(schema: str) -> MetaData:

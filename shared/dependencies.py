@@ -13,12 +13,12 @@ from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
 from nameko.timer import Timer
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from shared import config, context, migrations
-from shared.db import StandardTables
+from shared.db import StandardTables, make_engine
 from shared.outbox import OutboxRelay
 from shared.unit_of_work import UnitOfWork
 
@@ -120,7 +120,7 @@ class Database(DependencyProvider):
         pool_size = int(config.DB_POOL_SIZE.get())
         # Workers beyond the pool wait for a connection: PostgreSQL's connection limit is
         # shared by every process of every service.
-        self.engine = create_engine(
+        self.engine = make_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=30, pool_pre_ping=True
         )
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)

@@ -44,6 +44,7 @@ from services.billing.schemas import (
     InvoiceQuerySchema,
     InvoiceSchema,
 )
+from services.billing.settlement import reactivate_if_settled
 from shared.authorization import VIEW_BILLING, authorize, require_staff
 from shared.clock import utcnow
 from shared.dependencies import Store
@@ -322,6 +323,7 @@ def void_invoice(uow: UnitOfWork, invoice_id: str) -> dict[str, Any]:
     uow.emit(
         "invoice.voided", {"invoice_id": invoice.id, "organization_id": account.organization_id}
     )
+    reactivate_if_settled(uow, account)
     return InvoiceSchema().dump(invoice)
 
 

@@ -53,8 +53,13 @@ def settle_payment(uow: UnitOfWork, payment: dict[str, Any]) -> str:
         return "already counted"
     account = uow.session.get(BillingAccount, invoice.billing_account_id, with_for_update=True)
     account.balance += amount
-    if invoice.status != InvoiceStatus.VOID:
-        applied = min(amount, invoice.amount_due)
+    payable = invoice.finalized_at is not None and invoice.status not in (
+        InvoiceStatus.VOID,
+        InvoiceStatus.PAID,
+    )
+    # Paying a void, draft or already paid invoice only adds credit.
+    applied = min(amount, invoice.amount_due) if payable else 0
+    if applied:
         invoice.amount_paid += applied
         invoice.amount_due -= applied
         if invoice.amount_due == 0:
@@ -65,9 +70,14 @@ def settle_payment(uow: UnitOfWork, payment: dict[str, Any]) -> str:
         "payment.applied",
         "Invoice",
         invoice.id,
-        {"payment_id": payment["payment_id"], "amount": amount, "status": invoice.status.value},
+        {
+            "payment_id": payment["payment_id"],
+            "amount": amount,
+            "applied": applied,
+            "status": invoice.status.value,
+        },
     )
-    if invoice.status == InvoiceStatus.PAID:
+    if applied and invoice.status == InvoiceStatus.PAID:
         uow.emit(
             "invoice.paid",
             {
@@ -100,6 +110,14 @@ def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:
         )
     ).all()
     for service in services:
+        # A terminal re-leased elsewhere meanwhile stays suspended here: staff decide.
+        if service.hardware_serial and uow.session.scalar(
+            select(func.count()).where(
+                Service.hardware_serial == service.hardware_serial,
+                Service.status == ServiceStatus.ACTIVE,
+            )
+        ):
+            continue
         service.status, service.suspended_at = ServiceStatus.ACTIVE, None
     change_status(uow, account, BillingAccountStatus.ACTIVE, services=len(services))
     return True

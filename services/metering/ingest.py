@@ -10,7 +10,7 @@ connection: no ORM objects for rows nobody reads again.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
@@ -41,7 +41,7 @@ _ADD_TO_ROLLUPS = _ADD_TO_ROLLUPS.on_conflict_do_update(
 
 
 def _hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _moment(value: str | None, default: datetime) -> datetime:

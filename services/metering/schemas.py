@@ -126,7 +126,10 @@ class UsageReportSchema(Schema):
 class EventTypeSchema(StrictSchema):
     name = fields.String(
         required=True,
-        validate=validate.Regexp(EVENT_TYPE_PATTERN, error="like pos.transaction"),
+        validate=[
+            validate.Length(max=64),
+            validate.Regexp(EVENT_TYPE_PATTERN, error="like pos.transaction"),
+        ],
     )
     description = fields.String(required=True, validate=validate.Length(min=1, max=500))
     is_active = fields.Boolean(load_default=True)
