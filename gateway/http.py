@@ -44,7 +44,8 @@ CORS_ALLOWED_HEADERS = (
     "Authorization, Content-Type, X-Request-Id, X-API-Key, X-CSRF-Token, Idempotency-Key"
 )
 CORS_EXPOSED_HEADERS = (
-    "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
+    "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "
+    "Idempotent-Replayed"
 )
 
 

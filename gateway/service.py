@@ -23,6 +23,7 @@ from gateway.auth import (
     terminals_with,
 )
 from gateway.http import ROUTES, call, json_response
+from gateway.idempotency import IdempotencyKeys
 from gateway.routing import route
 from gateway.schemas import (
     HealthSchema,
@@ -89,6 +90,7 @@ class GatewayService:
     call_context = CallContextProvider()
     auth = Authenticator()
     usage = UsageRecorder()
+    idempotency = IdempotencyKeys()
 
     identity = RpcProxy("identity")
     billing = RpcProxy("billing")

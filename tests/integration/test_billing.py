@@ -451,3 +451,32 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
         ).json()["balance"]
         == 250
     )
+
+
+def test_a_retried_write_with_the_same_idempotency_key_counts_once(
+    suite: Suite, staff: Person
+) -> None:
+    owner = suite.new_person()
+    org = suite.new_org(owner)
+    wait_until(
+        lambda: suite.http("GET", f"/v1/organizations/{org['id']}", headers=owner.auth).json()[
+            "billing_account"
+        ],
+        20,
+        "account",
+    )
+    path = f"/v1/admin/organizations/{org['id']}/credits"
+    body = {"amount": 1500, "reason": "Outage on 3 November"}
+    first = suite.http("POST", path, json=body, headers={**staff.auth, "Idempotency-Key": "cr-1"})
+    again = suite.http("POST", path, json=body, headers={**staff.auth, "Idempotency-Key": "cr-1"})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = suite.http("POST", path, json=body, headers={**staff.auth, "Idempotency-Key": "cr-2"})
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    credits = suite.http("GET", f"/v1/organizations/{org['id']}/credits", headers=owner.auth).json()
+    assert sorted(c["id"] for c in credits) == sorted([first.json()["id"], other.json()["id"]])
+    account = suite.http(
+        "GET", f"/v1/organizations/{org['id']}/billing-account", headers=owner.auth
+    ).json()
+    assert account["balance"] == 3000
