@@ -15,10 +15,12 @@ from services.notifications.models import tables
 from shared import config
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
+from shared.money import format_cents
 
 
-def link(path: str, token: str) -> str:
-    return f"{config.APP_URL.get().rstrip('/')}/{path}?{urlencode({'token': token})}"
+def link(path: str, token: str | None = None) -> str:
+    query = f"?{urlencode({'token': token})}" if token else ""
+    return f"{config.APP_URL.get().rstrip('/')}/{path}{query}"
 
 
 class NotificationsService(ServiceBase):
@@ -68,3 +70,51 @@ class NotificationsService(ServiceBase):
             )
 
         send_once(self.db, self.mailer.send, payload["event_id"], compose)
+
+    def _to_organization(
+        self, payload: dict[str, Any], template: str, values: dict[str, str], entity: str
+    ) -> None:
+        """An email to the organization's contact address (asked from identity)."""
+
+        def compose() -> Email:
+            organization = self.identity.get_organization(payload["organization_id"])
+            return Email(
+                template,
+                organization["email"],
+                {"organization": organization["name"], **values},
+                entity,
+                payload.get("invoice_id") or payload["billing_account_id"],
+            )
+
+        send_once(self.db, self.mailer.send, payload["event_id"], compose)
+
+    @event_handler("billing", "invoice.issued")
+    def send_invoice_email(self, payload: dict[str, Any]) -> None:
+        values = {
+            "number": payload["invoice_number"],
+            "total": format_cents(payload["total"]),
+            "amount_due": format_cents(payload["amount_due"]),
+            "due": payload["due_at"][:10],
+            "link": link("pay", payload["payment_token"]),
+        }
+        self._to_organization(payload, "invoice-issued", values, "Invoice")
+
+    @event_handler("billing", "invoice.paid")
+    def send_receipt_email(self, payload: dict[str, Any]) -> None:
+        values = {
+            "number": payload["invoice_number"],
+            "amount": format_cents(payload["amount_paid"]),
+        }
+        self._to_organization(payload, "invoice-paid", values, "Invoice")
+
+    @event_handler("billing", "billing_account.overdue")
+    def send_overdue_warning(self, payload: dict[str, Any]) -> None:
+        self._to_organization(
+            payload, "account-overdue", {"link": link("invoices")}, "BillingAccount"
+        )
+
+    @event_handler("billing", "billing_account.suspended")
+    def send_suspension_notice(self, payload: dict[str, Any]) -> None:
+        self._to_organization(
+            payload, "account-suspended", {"link": link("invoices")}, "BillingAccount"
+        )

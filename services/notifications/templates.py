@@ -35,6 +35,34 @@ TEMPLATES: dict[str, EmailTemplate] = {
             "not you, ignore this email: your password stays as it is.\n" + SIGNATURE
         ),
     ),
+    "invoice-issued": EmailTemplate(
+        subject="Invoice $number from CVT: $amount_due due by $due",
+        body=(
+            "Hello $organization,\n\nYour invoice $number for $total is ready; $amount_due is "
+            "due by $due.\n\nSee it and pay (EcoCash, OneMoney, InnBucks or card):\n\n$link\n"
+            + SIGNATURE
+        ),
+    ),
+    "invoice-paid": EmailTemplate(
+        subject="Receipt: invoice $number is paid",
+        body="Hello $organization,\n\nThank you: invoice $number ($amount) is paid in full.\n"
+        + SIGNATURE,
+    ),
+    "account-overdue": EmailTemplate(
+        subject="Payment overdue on your CVT account",
+        body=(
+            "Hello $organization,\n\nAn invoice on your CVT account is past its due date. "
+            "Please pay it to avoid the suspension of your terminals:\n\n$link\n" + SIGNATURE
+        ),
+    ),
+    "account-suspended": EmailTemplate(
+        subject="Your CVT services are suspended",
+        body=(
+            "Hello $organization,\n\nYour account is suspended for non-payment: your terminals "
+            "are refused until the overdue invoices are paid. You can still sign in and pay:\n\n"
+            "$link\n" + SIGNATURE
+        ),
+    ),
     "invitation": EmailTemplate(
         subject="You are invited to $organization on CVT",
         body=(

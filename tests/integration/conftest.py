@@ -79,20 +79,25 @@ class Suite:
             if address.lower() in (m["To"] or "").lower()
         ]
 
-    def link_token(self, address: str, subject_part: str, timeout: float = 30) -> str:
-        """The token in a not-yet-read email to `address` whose subject has `subject_part`."""
+    def mail(self, address: str, subject_part: str, timeout: float = 30) -> EmailMessage:
+        """A not-yet-read email to `address` whose subject has `subject_part`."""
 
-        def token() -> str | None:
+        def unread() -> EmailMessage | None:
             for message in self.mails_to(address):
                 if (
                     subject_part in message["Subject"]
                     and message["Message-ID"] not in self._seen_mail
                 ):
                     self._seen_mail.add(message["Message-ID"])
-                    return re.search(r"token=([A-Za-z0-9_\-]+)", message.get_content()).group(1)
+                    return message
             return None
 
-        return wait_until(token, timeout, f"an email to {address} about {subject_part!r}")
+        return wait_until(unread, timeout, f"an email to {address} about {subject_part!r}")
+
+    def link_token(self, address: str, subject_part: str, timeout: float = 30) -> str:
+        """The token of the link in such an email."""
+        body = self.mail(address, subject_part, timeout).get_content()
+        return re.search(r"token=([A-Za-z0-9_\-]+)", body).group(1)
 
     def sign_in(self, address: str, password: str = PASSWORD) -> Person:
         response = self.http(

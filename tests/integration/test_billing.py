@@ -315,7 +315,8 @@ def test_a_month_billed_to_the_cent_once_and_immutably(suite: Suite, staff: Pers
 
 def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: Person) -> None:
     owner = suite.new_person()
-    org = suite.new_org(owner)
+    accounts_email = f"accounts-{owner.user_id}@example.co.zw"
+    org = suite.new_org(owner, email=accounts_email)
     wait_until(
         lambda: suite.http("GET", f"/v1/organizations/{org['id']}", headers=owner.auth).json()[
             "billing_account"
@@ -342,6 +343,8 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
     staff_post(suite, staff, "/v1/admin/billing-runs", {"period": PERIOD})
     [invoice] = invoices_of(suite, owner, org["id"])
     due_at = datetime.fromisoformat(invoice["due_at"])
+    payment_link_token = suite.link_token(accounts_email, invoice["invoice_number"])
+    assert payment_link_token == detail(suite, owner, org["id"], invoice["id"])["payment_token"]
 
     def status() -> tuple[str, str]:
         account = suite.http(
@@ -357,12 +360,14 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
         suite, staff, "/v1/admin/overdue-runs", {"as_of": (due_at + timedelta(days=1)).isoformat()}
     )
     assert status() == ("OVERDUE", "OVERDUE")
+    assert "past its due date" in suite.mail(accounts_email, "overdue").get_content()
     assert suite.http("GET", "/v1/terminal/whoami", headers=terminal).status_code == 200
 
     staff_post(
         suite, staff, "/v1/admin/overdue-runs", {"as_of": (due_at + timedelta(days=15)).isoformat()}
     )
     assert status() == ("SUSPENDED", "OVERDUE")
+    assert "refused" in suite.mail(accounts_email, "services are suspended").get_content()
     services = suite.http(
         "GET", f"/v1/organizations/{org['id']}/services", headers=owner.auth
     ).json()
@@ -414,6 +419,7 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
         },
     )
     wait_until(lambda: status() == ("ACTIVE", "PAID"), 20, "settlement and reactivation")
+    assert invoice["invoice_number"] in suite.mail(accounts_email, "Receipt")["Subject"]
     account = suite.http(
         "GET", f"/v1/organizations/{org['id']}/billing-account", headers=owner.auth
     ).json()
