@@ -7,12 +7,13 @@ eventlet.monkey_patch()
 
 import os  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import AbstractContextManager  # noqa: E402
+from contextlib import AbstractContextManager, contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
 
 from ops import database  # noqa: E402
 from shared import context  # noqa: E402
+from shared.authorization import MemberRole  # noqa: E402
 from shared.unit_of_work import UnitOfWork  # noqa: E402
 from tests.harness import RunEnvironment, run_environment  # noqa: E402
 
@@ -48,3 +49,46 @@ def fresh_call_context() -> Iterator[None]:
     context.bind(context.CallContext())
     yield
     context.bind(context.CallContext())
+
+
+Acting = Callable[..., AbstractContextManager[context.CallContext]]
+
+
+@contextmanager
+def _acting_as(ctx: context.CallContext) -> Iterator[context.CallContext]:
+    context.bind(ctx)
+    try:
+        yield ctx
+    finally:
+        context.bind(context.CallContext())
+
+
+@pytest.fixture
+def as_system() -> Acting:
+    """`with as_system():` the suite itself (jobs, handlers, other services)."""
+    return lambda: _acting_as(context.CallContext(actor_type=context.SYSTEM))
+
+
+@pytest.fixture
+def as_user() -> Acting:
+    """`with as_user(org_id, MemberRole.MEMBER):` a signed-in person, as the gateway vets one;
+    `is_staff=True` for CVT staff."""
+
+    def acting(
+        organization_id: str | None = None,
+        role: MemberRole | None = None,
+        *,
+        is_staff: bool = False,
+        actor_id: str = "user-under-test",
+    ) -> AbstractContextManager[context.CallContext]:
+        return _acting_as(
+            context.CallContext(
+                actor_type=context.USER,
+                actor_id=actor_id,
+                organization_id=organization_id,
+                role=str(role) if role is not None else None,
+                is_staff=is_staff,
+            )
+        )
+
+    return acting

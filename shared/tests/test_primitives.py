@@ -64,7 +64,7 @@ def test_each_greenthread_sees_only_its_own_call_context() -> None:
 
     def worker(request_id: str) -> None:
         context.bind(context.CallContext(request_id=request_id))
-        eventlet.sleep(0)  # let the other worker run and bind its own context
+        eventlet.sleep()  # yield: let the other worker run and bind its own context
         seen[request_id] = context.current().request_id
 
     pool = eventlet.GreenPool()
