@@ -187,6 +187,20 @@ class GatewayService:
 
     @route(
         "POST",
+        "/v1/auth/verify-email/resend",
+        summary="Email another verification link (same answer for unknown addresses)",
+        access=PUBLIC,
+        request=id_schemas.EmailSchema,
+        response=StatusSchema,
+        status=202,
+        tags=AUTH,
+    )
+    def resend_verification(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
+        call(self.identity.request_verification_email, body)
+        return 202, {"status": "if the address has an unverified account, a link is on its way"}
+
+    @route(
+        "POST",
         "/v1/auth/sign-in",
         summary="Sign in: a Bearer token, and HttpOnly session + CSRF cookies for browsers",
         access=PUBLIC,

@@ -30,6 +30,11 @@ class IdentityService(ServiceBase):
             return users.verify_email(uow, data)
 
     @rpc
+    def request_verification_email(self, data: dict[str, Any]) -> None:
+        with self.db.transaction() as uow:
+            users.request_verification_email(uow, data)
+
+    @rpc
     def sign_in(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
             outcome = sessions.sign_in(uow, data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from services.identity.models import (
     Account,
@@ -123,6 +123,26 @@ def verify_email(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
     user.email_verified = utcnow()
     uow.audit("user.email_verified", "User", user.id)
     return UserSchema().dump(user)
+
+
+RESEND_INTERVAL = timedelta(minutes=1)
+
+
+def request_verification_email(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    """Another verification link, for an unverified account; at most one a minute. Same
+    answer whatever the address, so no one learns which have accounts."""
+    user = user_by_email(uow, load(EmailSchema(), data)["email"])
+    if user is None or user.email_verified is not None:
+        return
+    latest = uow.session.scalar(
+        select(func.max(Verification.created_at)).where(
+            Verification.identifier == f"{EMAIL_VERIFICATION}:{user.id}"
+        )
+    )
+    if latest is not None and latest > utcnow() - RESEND_INTERVAL:
+        return
+    uow.audit("user.verification_requested", "User", user.id)
+    uow.emit("email_verification.requested", {"user_id": user.id, "email": user.email})
 
 
 def request_password_reset(uow: UnitOfWork, data: dict[str, Any]) -> None:

@@ -29,6 +29,10 @@ class NotificationsService(ServiceBase):
     mailer = Mailer()
     identity = RpcProxy("identity")
 
+    @event_handler("identity", "email_verification.requested")
+    def resend_verification_email(self, payload: dict[str, Any]) -> None:
+        self.send_verification_email(payload)
+
     @event_handler("identity", "user.registered")
     def send_verification_email(self, payload: dict[str, Any]) -> None:
         def compose() -> Email | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared.tokens import secret_hash
 from shared.waiting import wait_until
 from tests.integration.conftest import PASSWORD, Suite
 
@@ -104,6 +105,27 @@ def test_unverified_people_cannot_sign_in(suite: Suite) -> None:
     response = suite.http("POST", "/v1/auth/sign-in", json={"email": email, "password": PASSWORD})
     assert response.status_code == 403
     assert response.json()["error"]["fields"] == {"email": ["not verified"]}
+
+
+def test_a_lost_verification_email_can_be_sent_again(suite: Suite) -> None:
+    email = f"resend-{uuid.uuid4().hex[:6]}@example.co.zw"
+    suite.http("POST", "/v1/auth/sign-up", json={"email": email, "password": PASSWORD})
+    first = suite.link_token(email, "Confirm")
+    suite.sql(  # the first link was sent over a minute ago
+        "UPDATE identity.verifications SET created_at = now() - interval '2 minutes' "
+        "WHERE identifier LIKE 'email-verification:%' AND value = :h",
+        h=secret_hash(first),
+    )
+    for address in (email, f"nobody-{uuid.uuid4().hex[:6]}@example.co.zw"):
+        asked = suite.http("POST", "/v1/auth/verify-email/resend", json={"email": address})
+        assert asked.status_code == 202
+    second = suite.link_token(email, "Confirm")
+    assert second != first
+    assert suite.http("POST", "/v1/auth/verify-email", json={"token": first}).status_code == 422
+    assert suite.http("POST", "/v1/auth/verify-email", json={"token": second}).status_code == 200
+    again = suite.http("POST", "/v1/auth/verify-email/resend", json={"email": email})
+    assert again.status_code == 202  # the same answer once verified
+    suite.sign_in(email)
 
 
 def test_guessing_passwords_is_throttled_with_retry_after(suite: Suite) -> None:
