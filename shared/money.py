@@ -6,23 +6,9 @@ the end of a computation (never to intermediate results).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 CURRENCY = "USD"
-
-
-def to_cents(amount: str | int | Decimal) -> int:
-    """Parse a decimal amount ("12.30") into cents; more than two decimals is an error."""
-    if isinstance(amount, bool | float):
-        raise TypeError("amounts are never floats: pass a string, int or Decimal")
-    try:
-        value = Decimal(str(amount))
-    except InvalidOperation as exc:
-        raise ValueError(f"not a decimal amount: {amount!r}") from exc
-    cents = value * 100
-    if cents != cents.to_integral_value():
-        raise ValueError(f"more than two decimals: {amount!r}")
-    return int(cents)
 
 
 def format_cents(cents: int, currency: str = CURRENCY) -> str:

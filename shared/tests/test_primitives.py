@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import eventlet
 import pytest
 
 from shared import context
 from shared.ids import cuid, is_cuid
-from shared.money import format_cents, prorate, to_cents
+from shared.money import format_cents, prorate
 
 
 def test_cuids_are_unique_well_formed_and_sortable_by_time() -> None:
@@ -24,25 +22,6 @@ def test_cuids_are_unique_well_formed_and_sortable_by_time() -> None:
 @pytest.mark.parametrize("value", ["", "c123", "x" + "a" * 24, "C" + "a" * 24, 12])
 def test_is_cuid_rejects_other_strings(value: object) -> None:
     assert not is_cuid(value)
-
-
-@pytest.mark.parametrize(
-    ("amount", "cents"),
-    [("12.30", 1230), ("0.01", 1), (5, 500), (Decimal("-3.5"), -350), ("1000000.99", 100000099)],
-)
-def test_to_cents_is_exact(amount: object, cents: int) -> None:
-    assert to_cents(amount) == cents
-
-
-@pytest.mark.parametrize("amount", ["1.001", "abc", "1e-3"])
-def test_to_cents_refuses_what_is_not_a_cent_amount(amount: str) -> None:
-    with pytest.raises(ValueError):
-        to_cents(amount)
-
-
-def test_to_cents_refuses_floats() -> None:
-    with pytest.raises(TypeError):
-        to_cents(0.1)
 
 
 def test_format_cents() -> None:
