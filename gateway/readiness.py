@@ -1,4 +1,6 @@
-"""Is the suite ready? The broker answers and every service answers `health` in time."""
+"""Is the suite ready? The broker answers and every service answers `health` in time.
+The answer also counts each service's parked messages (dead letters), which need a person
+but do not make the suite unready."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 import eventlet
 from kombu import Connection
 
+from shared import dead_letters
 from shared.errors import Unavailable
 
 
@@ -42,4 +45,8 @@ def check_ready(amqp_uri: str, health_methods: Mapping[str, Any], timeout: float
     failed = {name: [state] for name, state in results.items() if state != "ok"}
     if failed:
         raise Unavailable(f"not ready: {', '.join(sorted(failed))}", failed)
-    return {"status": "ready", "services": results}
+    return {
+        "status": "ready",
+        "services": results,
+        "dead_letters": dead_letters.count(amqp_uri, tuple(health_methods)),
+    }

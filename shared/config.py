@@ -58,6 +58,11 @@ MIGRATE_ON_START = Setting(
 OUTBOX_INTERVAL_SECONDS = Setting(
     "OUTBOX_INTERVAL_SECONDS", "1.0", "How often each service re-sends unpublished events"
 )
+RETRY_DELAYS_SECONDS = Setting(
+    "RETRY_DELAYS_SECONDS",
+    "2,10,60,300,900",
+    "Pauses before each retry of a failed message; after the last, it is parked as a dead letter",
+)
 CVT_ADMIN_EMAIL = Setting("CVT_ADMIN_EMAIL", "admin@cvt.co.zw", "Seeded CVT staff user's email")
 CVT_ADMIN_PASSWORD = Setting(
     "CVT_ADMIN_PASSWORD", "", "Seeded staff password; empty = generate one and print it once"

@@ -1,67 +1,93 @@
-"""What every service's `service.py` builds on: reliable message handlers and `health`."""
+"""What every service's `service.py` builds on: reliable message handlers and `health`.
+
+A handler must be idempotent and commit before it returns; the message is acknowledged
+after that. A handler that raises does not put its message back at the head of the queue:
+the message is retried after growing pauses, then parked as a dead letter (see
+`shared.dead_letters`), and the messages behind it flow on meanwhile.
+"""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import eventlet
 from kombu import Queue
-from nameko.events import SERVICE_POOL
-from nameko.events import event_handler as nameko_event_handler
-from nameko.messaging import consume
+from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import Consumer
 from nameko.rpc import rpc
 
+from shared import dead_letters
 from shared.dependencies import CallContextProvider
 from shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-# Pause before handing a failed message back to the broker, so a database outage does not
-# turn into a hot redelivery loop.
+# Only when the broker refuses the copy too: wait before handing the message back, so an
+# outage does not turn into a hot redelivery loop.
 REQUEUE_DELAY_SECONDS = 2.0
 
 
-def _never_lost(handler: Callable, what: str) -> Callable:
-    """The handler must be idempotent and commit before returning; nameko acknowledges
-    after it returns. A `DomainError` means redelivery cannot help (the message is
-    acknowledged and logged); any other error puts it back on its durable queue."""
+class _RetriesThenParks:
+    """Mixin for nameko's Consumer and EventHandler: acknowledge on success; on failure,
+    acknowledge once a copy is safe in a retry queue or the dead-letter queue."""
 
-    @functools.wraps(handler)
-    def wrapper(self: Any, payload: dict[str, Any]) -> Any:
+    container: Any
+    queue: Queue
+    queue_consumer: Any
+
+    def handle_message_processed(
+        self, message: Any, result: Any = None, exc_info: Any = None
+    ) -> None:
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return
+        exc = exc_info[1]
         try:
-            return handler(self, payload)
-        except DomainError as exc:
-            log.error("dropping %s message %s: %s", what, payload.get("event_id"), exc)
-            return None
+            decision = dead_letters.retry_or_park(
+                self.container.config["AMQP_URI"],
+                self.container.service_name,
+                self.queue.name,
+                message,
+                exc,
+            )
         except Exception:
-            log.exception("%s message %s failed; requeueing", what, payload.get("event_id"))
+            log.exception("could not set %s message aside; handing it back", self.queue.name)
             eventlet.sleep(REQUEUE_DELAY_SECONDS)
-            raise
+            self.queue_consumer.requeue_message(message)
+            return
+        if decision.parked:
+            log.warning(
+                "parked %s message as a dead letter after %d attempt(s): %s",
+                self.queue.name, decision.attempts, dead_letters.describe(exc),
+            )  # fmt: skip
+        else:
+            log.info(
+                "%s message failed (attempt %d); retrying in %g s",
+                self.queue.name, decision.attempts, decision.delay,
+            )  # fmt: skip
+        self.queue_consumer.ack_message(message)
 
-    return wrapper
+
+class ReliableEventHandler(_RetriesThenParks, EventHandler):
+    pass
+
+
+class ReliableConsumer(_RetriesThenParks, Consumer):
+    pass
 
 
 def event_handler(source_service: str, event_type: str) -> Callable[[Callable], Callable]:
-    """A SERVICE_POOL event handler that never loses an event (see `_never_lost`)."""
-
-    def decorate(handler: Callable) -> Callable:
-        return nameko_event_handler(
-            source_service, event_type, handler_type=SERVICE_POOL, requeue_on_error=True
-        )(_never_lost(handler, event_type))
-
-    return decorate
+    """A SERVICE_POOL event handler with bounded retries and a dead letter."""
+    return ReliableEventHandler.decorator(
+        source_service, event_type, handler_type=SERVICE_POOL, expected_exceptions=DomainError
+    )
 
 
 def queue_consumer(queue: Queue) -> Callable[[Callable], Callable]:
-    """A consumer of a durable work queue that never loses a message (see `_never_lost`)."""
-
-    def decorate(handler: Callable) -> Callable:
-        return consume(queue, requeue_on_error=True)(_never_lost(handler, queue.name))
-
-    return decorate
+    """A consumer of a durable work queue with bounded retries and a dead letter."""
+    return ReliableConsumer.decorator(queue, expected_exceptions=DomainError)
 
 
 class ServiceBase:

@@ -26,8 +26,15 @@ class FakeHealth:
 
 def test_ready_when_every_service_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readiness, "broker_reachable", lambda uri, timeout: True)
+    monkeypatch.setattr(
+        readiness.dead_letters, "count", lambda uri, services: dict.fromkeys(services, 0)
+    )
     result = readiness.check_ready("amqp://x", {"a": FakeHealth("ok"), "b": FakeHealth("ok")}, 0.2)
-    assert result == {"status": "ready", "services": {"a": "ok", "b": "ok"}}
+    assert result == {
+        "status": "ready",
+        "services": {"a": "ok", "b": "ok"},
+        "dead_letters": {"a": 0, "b": 0},
+    }
 
 
 def test_not_ready_names_the_services_that_did_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -10,6 +11,14 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from shared import config
+
+# Control characters (CR/LF above all) would let a value end a header and start another;
+# names and subjects come from clients, so they are flattened, never trusted.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def header_safe(value: str) -> str:
+    return _CONTROL.sub(" ", value).strip()
 
 
 class SmtpMailer:
@@ -21,10 +30,10 @@ class SmtpMailer:
     def send(self, to: str, subject: str, body: str) -> None:
         message = EmailMessage()
         message["From"] = self.sender
-        message["To"] = to
-        message["Subject"] = subject
+        message["To"] = to  # an address that cannot be a header raises ValueError: permanent
+        message["Subject"] = header_safe(subject)
         message["Message-ID"] = make_msgid(domain="cvt.co.zw")
-        message.set_content(body)
+        message.set_content(body.replace("\x00", ""))
         with smtplib.SMTP(self.host, self.port, timeout=15) as smtp:
             if config.flag(config.SMTP_STARTTLS):
                 smtp.starttls()
