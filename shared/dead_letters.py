@@ -18,6 +18,7 @@ a replayed message is the message that was sent.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -73,7 +74,10 @@ def retry_queue(queue_name: str, delay_seconds: float) -> Queue:
 
 
 def describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, DomainError) and exc.fields:
+        text += f" {json.dumps(exc.fields, ensure_ascii=True)}"
+    return text[:MAX_ERROR_LENGTH]
 
 
 @dataclass(frozen=True)

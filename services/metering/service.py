@@ -12,6 +12,7 @@ from services.metering.models import tables
 from services.metering.queues import USAGE_QUEUE
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, queue_consumer
+from shared.errors import ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,16 @@ class MeteringService(ServiceBase):
 
     @queue_consumer(USAGE_QUEUE)
     def record_usage(self, message: dict[str, Any]) -> None:
+        events, problems = ingest.storable_events(message)
         with self.db.transaction() as uow:
-            new, duplicates = ingest.record_usage(uow, message)
+            new, duplicates = ingest.record_usage(uow, message, events)
         log.info(
             "recorded %d usage event(s) of organization %s (%d duplicate(s) ignored)",
-            new, message["organization_id"], duplicates,
+            new, message.get("organization_id"), duplicates,
         )  # fmt: skip
+        if problems:
+            # The good events are committed; the message is parked for the rest.
+            raise ValidationFailed("usage events that cannot be stored", problems)
 
     @rpc
     def usage_report(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:

@@ -504,3 +504,41 @@ def test_an_event_type_name_longer_than_its_column_is_refused(unit_of_work, as_u
     ):
         event_types.create_event_type(uow, {"name": "pos." + "x" * 70, "description": "Too long"})
     assert "name" in raised.value.fields
+
+
+def test_only_storable_events_are_written_and_the_others_are_named(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    good = {"event_type": "pos.transaction", "quantity": 2, "idempotency_key": "fine"}
+    message = {
+        "organization_id": "org-storable",
+        "api_key_id": None,
+        "received_at": "2026-11-20T10:00:00+00:00",
+        "events": [
+            good,
+            {**good, "idempotency_key": "nul\x00"},
+            {**good, "idempotency_key": "x" * 129},
+            {**good, "idempotency_key": "q", "quantity": 10**30},
+            {**good, "idempotency_key": "d", "event_data": {"note": "\ud800"}},
+            {**good, "idempotency_key": "t", "timestamp": "yesterday"},
+            "not an event",
+        ],
+    }
+    events, problems = ingest.storable_events(message)
+    assert events == [good]
+    assert set(problems) == {
+        "events.1.idempotency_key",
+        "events.2.idempotency_key",
+        "events.3.quantity",
+        "events.4.event_data.note",
+        "events.5.timestamp",
+        "events.6",
+    }
+    with unit_of_work("metering") as uow:
+        assert ingest.record_usage(uow, message, events) == (1, 0)
+
+
+def test_a_message_without_a_usable_organization_stores_nothing() -> None:
+    events, problems = ingest.storable_events({"organization_id": "o" * 33, "events": []})
+    assert events == []
+    assert "organization_id" in problems
