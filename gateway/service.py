@@ -3,6 +3,7 @@ RPC, and shapes the answer; HTTP plumbing lives in gateway/http.py and gateway/a
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -62,6 +63,9 @@ OPS, AUTH, ORGS, MEMBERS, KEYS, TERMINAL, ADMIN = (
     ("api keys",), ("terminals",), ("staff",),
 )  # fmt: skip
 BILLING = ("billing",)
+# OWASP's device cookie (services/identity/devices.py): sent back only when signing in.
+DEVICE_COOKIE = "cvt_device"
+DEVICE_COOKIE_PATH = "/v1/auth/sign-in"
 
 
 def _with_session_cookies(body: dict[str, Any]) -> Response:
@@ -75,7 +79,26 @@ def _with_session_cookies(body: dict[str, Any]) -> Response:
         response.set_cookie(
             name, value, expires=expires, httponly=httponly, secure=True, samesite="Lax", path="/"
         )
+    response.set_cookie(
+        DEVICE_COOKIE,
+        body["device_token"],
+        expires=datetime.fromisoformat(body["device_expires_at"]),
+        httponly=True,
+        secure=True,
+        samesite="Lax",
+        path=DEVICE_COOKIE_PATH,
+    )
     return response
+
+
+def _with_device_token(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """The sign-in body, with the browser's device cookie unless the body names a device
+    itself. A cookie that cannot be a device token is ignored: the client is simply not
+    recognised, as if it had none."""
+    cookie = request.cookies.get(DEVICE_COOKIE, "")
+    if "device_token" in body or not re.fullmatch(id_schemas.DEVICE_TOKEN_PATTERN, cookie):
+        return body
+    return {**body, "device_token": cookie}
 
 
 def _without_session_cookies(body: dict[str, Any]) -> Response:
@@ -163,15 +186,17 @@ class GatewayService:
     @route(
         "POST",
         "/v1/auth/sign-up",
-        summary="Create an account; a verification email follows",
+        summary="Create an account; a verification email follows (same answer for taken "
+        "addresses, whose owner is told instead)",
         access=PUBLIC,
         request=id_schemas.SignUpSchema,
-        response=id_schemas.UserSchema,
-        status=201,
+        response=StatusSchema,
+        status=202,
         tags=AUTH,
     )
     def sign_up(self, request: Request, body: dict[str, Any]) -> tuple[int, Any]:
-        return 201, call(self.identity.sign_up, body)
+        call(self.identity.sign_up, body)
+        return 202, {"status": "check your email to continue"}
 
     @route(
         "POST",
@@ -202,14 +227,16 @@ class GatewayService:
     @route(
         "POST",
         "/v1/auth/sign-in",
-        summary="Sign in: a Bearer token, and HttpOnly session + CSRF cookies for browsers",
+        summary="Sign in: a Bearer token and a device token; for browsers HttpOnly session, "
+        "CSRF and device cookies",
         access=PUBLIC,
         request=id_schemas.SignInSchema,
         response=id_schemas.SignedInSchema,
         tags=AUTH,
     )
     def sign_in(self, request: Request, body: dict[str, Any]) -> Response:
-        return _with_session_cookies(call(self.identity.sign_in, body))
+        signed_in = call(self.identity.sign_in, _with_device_token(request, body))
+        return _with_session_cookies(signed_in)
 
     @route(
         "POST",

@@ -63,6 +63,12 @@ RETRY_DELAYS_SECONDS = Setting(
     "2,10,60,300,900",
     "Pauses before each retry of a failed message; after the last, it is parked as a dead letter",
 )
+EMAIL_REQUESTS_PER_ADDRESS = Setting(
+    "EMAIL_REQUESTS_PER_ADDRESS",
+    "20",
+    "Sign-ups, verification resends and password-reset requests accepted from one client "
+    "address per 15 minutes (429 beyond)",
+)
 CVT_ADMIN_EMAIL = Setting("CVT_ADMIN_EMAIL", "admin@cvt.co.zw", "Seeded CVT staff user's email")
 CVT_ADMIN_PASSWORD = Setting(
     "CVT_ADMIN_PASSWORD", "", "Seeded staff password; empty = generate one and print it once"

@@ -10,7 +10,8 @@ from sqlalchemy import func, select, update
 
 from services.identity.models import ApiKey
 from services.identity.schemas import ApiKeyCreateSchema, ApiKeySchema
-from shared.authorization import MANAGE_API_KEYS, authorize, require_system
+from services.identity.tenants import authorize_in
+from shared.authorization import MANAGE_API_KEYS, require_system
 from shared.clock import utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.schemas import load
@@ -21,7 +22,7 @@ PREFIX_LENGTH = 8
 
 
 def create_api_key(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    authorize(organization_id, MANAGE_API_KEYS)
+    authorize_in(uow, organization_id, MANAGE_API_KEYS)
     fields = load(ApiKeyCreateSchema(), data)
     expires_at = fields.get("expires_at")
     if expires_at is not None and expires_at <= utcnow():
@@ -52,7 +53,7 @@ def create_api_key(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) 
 
 
 def list_api_keys(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
-    authorize(organization_id, MANAGE_API_KEYS)
+    authorize_in(uow, organization_id, MANAGE_API_KEYS)
     keys = uow.session.scalars(
         select(ApiKey).where(ApiKey.organization_id == organization_id).order_by(ApiKey.created_at)
     ).all()
@@ -60,7 +61,7 @@ def list_api_keys(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]
 
 
 def revoke_api_key(uow: UnitOfWork, organization_id: str, api_key_id: str) -> dict[str, Any]:
-    authorize(organization_id, MANAGE_API_KEYS)
+    authorize_in(uow, organization_id, MANAGE_API_KEYS)
     api_key = uow.session.get(ApiKey, api_key_id)
     if api_key is None or api_key.organization_id != organization_id:
         raise NotFound("API key not found", {"api_key_id": ["not found"]})

@@ -21,6 +21,7 @@ from services.identity.schemas import (
     RoleChangeSchema,
     TokenSchema,
 )
+from services.identity.tenants import authorize_in, existing_organization
 from services.identity.users import normalize_email
 from shared import context
 from shared.authorization import (
@@ -80,7 +81,7 @@ def _dump_member(member: OrganizationMember, user: User) -> dict[str, Any]:
 
 
 def list_members(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
-    authorize(organization_id, VIEW_MEMBERS)
+    authorize_in(uow, organization_id, VIEW_MEMBERS)
     rows = uow.session.execute(
         select(OrganizationMember, User)
         .join(User, User.id == OrganizationMember.user_id)
@@ -93,7 +94,7 @@ def list_members(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
 def change_role(
     uow: UnitOfWork, organization_id: str, member_id: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    ctx = authorize(organization_id, MANAGE_MEMBERS)
+    ctx = authorize_in(uow, organization_id, MANAGE_MEMBERS)
     new_role = MemberRole(load(RoleChangeSchema(), data)["role"])
     member = _member(uow, organization_id, member_id)
     acting = _acting_role(ctx)
@@ -116,7 +117,7 @@ def change_role(
 
 
 def remove_member(uow: UnitOfWork, organization_id: str, member_id: str) -> None:
-    ctx = authorize(organization_id, MANAGE_MEMBERS)
+    ctx = authorize_in(uow, organization_id, MANAGE_MEMBERS)
     member = _member(uow, organization_id, member_id)
     if member.role == MemberRole.OWNER:
         if _acting_role(ctx) != MemberRole.OWNER:
@@ -138,7 +139,7 @@ def remove_member(uow: UnitOfWork, organization_id: str, member_id: str) -> None
 def transfer_ownership(
     uow: UnitOfWork, organization_id: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    ctx = authorize(organization_id, TRANSFER_OWNERSHIP)
+    ctx = authorize_in(uow, organization_id, TRANSFER_OWNERSHIP)
     target = _member(uow, organization_id, load(OwnershipTransferSchema(), data)["member_id"])
     target.role = MemberRole.OWNER
     if ctx.actor_type == context.USER and not ctx.is_staff:
@@ -162,6 +163,7 @@ def transfer_ownership(
 def invite(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
     ctx = authorize(organization_id, MANAGE_MEMBERS)
     fields = load(InvitationCreateSchema(), data)
+    organization = existing_organization(uow, organization_id)
     role = MemberRole(fields["role"])
     if role == MemberRole.OWNER and _acting_role(ctx) != MemberRole.OWNER:
         raise Forbidden("only an OWNER can invite an OWNER")
@@ -184,14 +186,13 @@ def invite(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[
     )
     uow.session.add(invitation)
     uow.session.flush()
-    organization = uow.session.get(Organization, organization_id)
     uow.audit("invitation.created", "Invitation", invitation.id, {"email": email, "role": role})
     uow.emit(
         "invitation.created",
         {
             "invitation_id": invitation.id,
             "organization_id": organization_id,
-            "organization_name": organization.name if organization else "",
+            "organization_name": organization.name,
             "email": email,
             "role": role.value,
         },
@@ -220,7 +221,7 @@ def _pending(invitation: Invitation) -> bool:
 
 
 def list_invitations(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
-    authorize(organization_id, MANAGE_MEMBERS)
+    authorize_in(uow, organization_id, MANAGE_MEMBERS)
     invitations = uow.session.scalars(
         select(Invitation)
         .where(
@@ -235,7 +236,7 @@ def list_invitations(uow: UnitOfWork, organization_id: str) -> list[dict[str, An
 
 
 def revoke_invitation(uow: UnitOfWork, organization_id: str, invitation_id: str) -> None:
-    authorize(organization_id, MANAGE_MEMBERS)
+    authorize_in(uow, organization_id, MANAGE_MEMBERS)
     invitation = uow.session.get(Invitation, invitation_id)
     if invitation is None or invitation.organization_id != organization_id:
         raise NotFound("invitation not found", {"invitation_id": ["not found"]})

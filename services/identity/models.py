@@ -1,7 +1,7 @@
 """Identity's tables (seed: Organization, User, OrganizationMember, Session, Account,
 Verification, ApiKey). Secrets are stored only as hashes: `Session.token_hash`,
-`Verification.value` (a hash of the emailed token), `ApiKey.key_hash`, `Account.password`
-(argon2id)."""
+`Verification.value` (a hash of the emailed token), `ApiKey.key_hash`,
+`KnownDevice.token_hash`, `Account.password` (argon2id)."""
 
 from __future__ import annotations
 
@@ -166,8 +166,23 @@ class Invitation(Base):
     updated_at: Mapped[datetime] = updated_at_column()
 
 
+class KnownDevice(Base):
+    """A browser or app that has signed in as this user before (OWASP's device cookie). Its
+    token lifts the per-address sign-in limit for this user only; it is no credential."""
+
+    __tablename__ = "known_devices"
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = defaults_to_now()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
 class SignInThrottle(Base):
-    """Failed sign-ins per key ("email:<address>" or "ip:<address>") in a fixed window."""
+    """Attempts per key in a fixed window (see `throttle`): sign-ins per "email:", "ip:" or
+    "device:", email-sending requests per "mail-ip:", sign-up warnings per "warned:"."""
 
     __tablename__ = "sign_in_throttles"
 

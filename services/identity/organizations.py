@@ -16,6 +16,7 @@ from services.identity.schemas import (
     OrganizationSchema,
     OrganizationUpdateSchema,
 )
+from services.identity.tenants import existing_organization
 from shared.authorization import (
     DELETE_ORGANIZATION,
     MANAGE_ORGANIZATION,
@@ -24,7 +25,7 @@ from shared.authorization import (
     authorize,
     require_user,
 )
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict
 from shared.schemas import load
 from shared.unit_of_work import UnitOfWork
 
@@ -42,13 +43,6 @@ def _free_slug(uow: UnitOfWork, wanted: str | None, name: str) -> str:
     while uow.session.scalar(select(exists().where(Organization.slug == slug))):
         slug = f"{base}-{secrets.token_hex(3)}"
     return slug
-
-
-def _organization(uow: UnitOfWork, organization_id: str) -> Organization:
-    organization = uow.session.get(Organization, organization_id)
-    if organization is None:
-        raise NotFound("organization not found", {"organization_id": ["not found"]})
-    return organization
 
 
 def create_organization(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +77,7 @@ def create_organization(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]
 
 def get_organization(uow: UnitOfWork, organization_id: str) -> dict[str, Any]:
     authorize(organization_id, VIEW_ORGANIZATION)
-    return OrganizationSchema().dump(_organization(uow, organization_id))
+    return OrganizationSchema().dump(existing_organization(uow, organization_id))
 
 
 def update_organization(
@@ -91,7 +85,7 @@ def update_organization(
 ) -> dict[str, Any]:
     authorize(organization_id, MANAGE_ORGANIZATION)
     fields = load(OrganizationUpdateSchema(), data)
-    organization = _organization(uow, organization_id)
+    organization = existing_organization(uow, organization_id)
     for name, value in fields.items():
         setattr(organization, name, value)
     uow.audit("organization.updated", "Organization", organization.id, {"fields": sorted(fields)})
@@ -106,7 +100,7 @@ def _contact(organization: Organization) -> dict[str, Any]:
 def delete_organization(uow: UnitOfWork, organization_id: str) -> None:
     """Members, invitations and API keys go with it; billing keeps its records."""
     authorize(organization_id, DELETE_ORGANIZATION)
-    organization = _organization(uow, organization_id)
+    organization = existing_organization(uow, organization_id)
     keys = uow.session.scalars(
         select(ApiKey).where(ApiKey.organization_id == organization_id, ApiKey.is_active)
     ).all()

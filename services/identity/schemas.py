@@ -10,6 +10,7 @@ from shared.schemas import PageQuerySchema, StrictSchema
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 PASSWORD = validate.Length(min=10, max=256, error="between 10 and 256 characters")
 ROLE = validate.OneOf([role.value for role in MemberRole])
+DEVICE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
 
 
 class OrganizationCreateSchema(StrictSchema):
@@ -60,6 +61,15 @@ class SignUpSchema(StrictSchema):
 class SignInSchema(StrictSchema):
     email = fields.Email(required=True)
     password = fields.String(required=True, validate=validate.Length(max=256), load_only=True)
+    device_token = fields.String(
+        validate=validate.Regexp(DEVICE_TOKEN_PATTERN, error="not a device token"),
+        load_only=True,
+        metadata={
+            "description": "From your last sign-in's answer, for clients without cookies "
+            "(browsers send the `cvt_device` cookie instead): this client is then limited "
+            "per device, not per address and per email"
+        },
+    )
 
 
 class TokenSchema(StrictSchema):
@@ -101,6 +111,13 @@ class SignedInSchema(Schema):
     csrf_token = fields.String(
         metadata={"description": "Send as X-CSRF-Token on writes authenticated by the cookie"}
     )
+    device_token = fields.String(
+        metadata={
+            "description": "This client's device token (also the `cvt_device` cookie): send it "
+            "with your next sign-in; it replaces the one you sent"
+        }
+    )
+    device_expires_at = fields.AwareDateTime()
     user = fields.Nested(UserSchema)
 
 

@@ -20,9 +20,9 @@ class IdentityService(ServiceBase):
     # People and sessions
 
     @rpc
-    def sign_up(self, data: dict[str, Any]) -> dict[str, Any]:
+    def sign_up(self, data: dict[str, Any]) -> None:
         with self.db.transaction() as uow:
-            return users.sign_up(uow, data)
+            users.sign_up(uow, data)
 
     @rpc
     def verify_email(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -36,8 +36,11 @@ class IdentityService(ServiceBase):
 
     @rpc
     def sign_in(self, data: dict[str, Any]) -> dict[str, Any]:
+        # The attempt is counted and committed before the (slow) password check.
         with self.db.transaction() as uow:
-            outcome = sessions.sign_in(uow, data)
+            attempt = sessions.begin_sign_in(uow, data)
+        with self.db.transaction() as uow:
+            outcome = sessions.finish_sign_in(uow, attempt)
         return outcome.result()
 
     @rpc

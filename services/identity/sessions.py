@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from services.identity import throttle
+from services.identity import devices, throttle
 from services.identity.models import OrganizationMember, Session, User
 from services.identity.passwords import hash_password, verify_password
 from services.identity.schemas import SessionSchema, SignInSchema, UserSchema
@@ -27,9 +27,20 @@ _DUMMY_HASH = hash_password(new_secret())
 
 
 @dataclass(frozen=True)
+class SignInAttempt:
+    """A sign-in attempt already counted against its limits, on its way to the password
+    check (in a second transaction)."""
+
+    email: str
+    password: str = field(repr=False)
+    device_id: str | None
+    limits: tuple[throttle.Limit, ...]
+
+
+@dataclass(frozen=True)
 class SignInOutcome:
-    """A failed sign-in must still commit its failure count, so the domain returns the
-    error instead of raising it inside the transaction."""
+    """A refused sign-in still commits its audit row (and the forgiveness of a right
+    password), so the domain returns the error instead of raising it inside the transaction."""
 
     signed_in: dict[str, Any] | None = None
     error: DomainError | None = None
@@ -41,28 +52,38 @@ class SignInOutcome:
         return self.signed_in
 
 
-def sign_in(uow: UnitOfWork, data: dict[str, Any]) -> SignInOutcome:
+def begin_sign_in(uow: UnitOfWork, data: dict[str, Any]) -> SignInAttempt:
+    """Validate, recognise the client's device, and count the attempt (429 beyond a limit).
+    Committed before the slow password check, so parallel guesses all see each other."""
     fields = load(SignInSchema(), data)
     email = normalize_email(fields["email"])
+    device_id = devices.recognise(uow, fields.get("device_token"), email)
+    limits = throttle.sign_in_limits(email, context.current().client_ip, device_id)
+    throttle.count(uow, limits, throttle.SIGN_IN_REFUSED)
+    return SignInAttempt(email, fields["password"], device_id, tuple(limits))
+
+
+def finish_sign_in(uow: UnitOfWork, attempt: SignInAttempt) -> SignInOutcome:
+    """Check the password; on success a session, and a fresh device token for the client."""
     ctx = context.current()
-    throttle.check(uow, email, ctx.client_ip)
-    user = user_by_email(uow, email)
+    user = user_by_email(uow, attempt.email)
     account = credential_of(uow, user.id) if user else None
     stored_hash = account.password if account and account.password else _DUMMY_HASH
-    if not verify_password(stored_hash, fields["password"]) or user is None:
-        throttle.record_failure(uow, email, ctx.client_ip)
+    if not verify_password(stored_hash, attempt.password) or user is None:
         uow.audit(
             "session.sign_in_failed",
             "User",
             user.id if user else "unknown",
-            None if user else {"email": email},
+            None if user else {"email": attempt.email},
         )
         return SignInOutcome(error=Unauthorized("wrong email or password"))
     if user.email_verified is None:
+        throttle.forgive(uow, list(attempt.limits))
         return SignInOutcome(
             error=Forbidden("verify your email address first", {"email": ["not verified"]})
         )
-    throttle.clear(uow, email)
+    throttle.signed_in(uow, list(attempt.limits))
+    device_token, device_expires_at = devices.remember(uow, user.id, attempt.device_id)
     token = new_secret()
     session = Session(
         user_id=user.id,
@@ -73,12 +94,19 @@ def sign_in(uow: UnitOfWork, data: dict[str, Any]) -> SignInOutcome:
     )
     uow.session.add(session)
     uow.session.flush()
-    uow.audit("session.created", "Session", session.id, {"user_id": user.id})
+    uow.audit(
+        "session.created",
+        "Session",
+        session.id,
+        {"user_id": user.id, "known_device": attempt.device_id is not None},
+    )
     return SignInOutcome(
         signed_in={
             "token": token,
             "csrf_token": csrf_token_for(token),
             "expires_at": session.expires_at.isoformat(),
+            "device_token": device_token,
+            "device_expires_at": device_expires_at.isoformat(),
             "user": UserSchema().dump(user),
         }
     )

@@ -6,7 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
+from services.identity import throttle
 from services.identity.models import (
     Account,
     Organization,
@@ -25,9 +27,10 @@ from services.identity.schemas import (
     TokenSchema,
     UserSchema,
 )
+from shared import context
 from shared.authorization import require_system, require_user
 from shared.clock import utcnow
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.schemas import load
 from shared.tokens import new_secret, secret_hash
 from shared.unit_of_work import UnitOfWork
@@ -56,6 +59,10 @@ def credential_of(uow: UnitOfWork, user_id: str) -> Account | None:
 
 def create_user(uow: UnitOfWork, user: User, password: str) -> User:
     """A user who signs in with email and password (argon2id hash only)."""
+    return _add_user(uow, user, hash_password(password))
+
+
+def _add_user(uow: UnitOfWork, user: User, password_hash: str) -> User:
     uow.session.add(user)
     uow.session.flush()
     uow.session.add(
@@ -63,21 +70,50 @@ def create_user(uow: UnitOfWork, user: User, password: str) -> User:
             user_id=user.id,
             account_id=user.id,
             provider_id=CREDENTIAL_PROVIDER,
-            password=hash_password(password),
+            password=password_hash,
         )
     )
+    uow.session.flush()
     return user
 
 
-def sign_up(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
+def sign_up(uow: UnitOfWork, data: dict[str, Any]) -> None:
+    """A new account and its verification email; or, if the email has an account already,
+    an email telling its owner. The caller cannot tell which: same answer, and about as
+    fast (the password is hashed either way)."""
     fields = load(SignUpSchema(), data)
     email = normalize_email(fields["email"])
-    if user_by_email(uow, email) is not None:
-        raise Conflict("an account with this email exists", {"email": ["already registered"]})
-    user = create_user(uow, User(email=email, name=fields.get("name")), fields["password"])
+    _count_email_request(uow)
+    password_hash = hash_password(fields["password"])
+    user = _register(uow, User(email=email, name=fields.get("name")), password_hash)
+    if user is None:
+        _warn_owner(uow, email)
+        return
     uow.audit("user.registered", "User", user.id, {"email": email})
     uow.emit("user.registered", {"user_id": user.id, "email": email, "name": user.name})
-    return UserSchema().dump(user)
+
+
+def _register(uow: UnitOfWork, user: User, password_hash: str) -> User | None:
+    """The new user, or None if the email has an account (also one a concurrent sign-up
+    made a moment ago: the unique email refuses the second, in a savepoint)."""
+    if user_by_email(uow, user.email) is not None:
+        return None
+    try:
+        with uow.session.begin_nested():
+            return _add_user(uow, user, password_hash)
+    except IntegrityError:
+        return None
+
+
+def _warn_owner(uow: UnitOfWork, email: str) -> None:
+    """Tell the owner someone tried to sign up with their address (at most once an hour,
+    so a sign-up loop cannot flood their inbox)."""
+    owner = user_by_email(uow, email)
+    if owner is None:
+        return
+    uow.audit("user.sign_up_attempted", "User", owner.id)
+    if throttle.admits(uow, throttle.warning_limit(owner.id)):
+        uow.emit("user.sign_up_attempted", {"user_id": owner.id, "email": owner.email})
 
 
 def issue_token(uow: UnitOfWork, user_id: str, purpose: str) -> dict[str, Any] | None:
@@ -128,10 +164,18 @@ def verify_email(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
 RESEND_INTERVAL = timedelta(minutes=1)
 
 
+def _count_email_request(uow: UnitOfWork) -> None:
+    """One more email-sending request from the caller's address (429 beyond the limit)."""
+    limits = throttle.email_request_limits(context.current().client_ip)
+    throttle.count(uow, limits, throttle.EMAIL_REQUESTS_REFUSED)
+
+
 def request_verification_email(uow: UnitOfWork, data: dict[str, Any]) -> None:
     """Another verification link, for an unverified account; at most one a minute. Same
     answer whatever the address, so no one learns which have accounts."""
-    user = user_by_email(uow, load(EmailSchema(), data)["email"])
+    email = load(EmailSchema(), data)["email"]
+    _count_email_request(uow)
+    user = user_by_email(uow, email)
     if user is None or user.email_verified is not None:
         return
     latest = uow.session.scalar(
@@ -147,7 +191,9 @@ def request_verification_email(uow: UnitOfWork, data: dict[str, Any]) -> None:
 
 def request_password_reset(uow: UnitOfWork, data: dict[str, Any]) -> None:
     """Same answer whether or not the email has an account: no one learns which do."""
-    user = user_by_email(uow, load(EmailSchema(), data)["email"])
+    email = load(EmailSchema(), data)["email"]
+    _count_email_request(uow)
+    user = user_by_email(uow, email)
     if user is not None and credential_of(uow, user.id) is not None:
         uow.audit("user.password_reset_requested", "User", user.id)
         uow.emit("password_reset.requested", {"user_id": user.id, "email": user.email})

@@ -58,6 +58,23 @@ class NotificationsService(ServiceBase):
 
         send_once(self.db, self.mailer.send, payload["event_id"], compose)
 
+    @event_handler("identity", "user.sign_up_attempted")
+    def send_sign_up_attempted_email(self, payload: dict[str, Any]) -> None:
+        """The owner of a taken address learns someone tried to sign up with it; the link
+        lets them choose a new password if it was them and they forgot it."""
+
+        def compose() -> Email | None:
+            issued = self.identity.issue_email_token(payload["user_id"], "password-reset")
+            if issued is None:
+                return None  # the account is gone
+            values = {
+                "name": issued["name"] or issued["email"],
+                "link": link("reset-password", issued["token"]),
+            }
+            return Email("sign-up-attempted", issued["email"], values, "User", payload["user_id"])
+
+        send_once(self.db, self.mailer.send, payload["event_id"], compose)
+
     @event_handler("identity", "invitation.created")
     def send_invitation_email(self, payload: dict[str, Any]) -> None:
         def compose() -> Email | None:

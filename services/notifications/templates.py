@@ -35,6 +35,16 @@ TEMPLATES: dict[str, EmailTemplate] = {
             "not you, ignore this email: your password stays as it is.\n" + SIGNATURE
         ),
     ),
+    "sign-up-attempted": EmailTemplate(
+        subject="Someone tried to sign up with your email address",
+        body=(
+            "Hello $name,\n\nSomeone just tried to create a CVT account with this email "
+            "address, which already has one. Nothing has changed on your account.\n\n"
+            "If it was you, sign in with your password. If you have forgotten it, choose a "
+            "new one here:\n\n$link\n\nThe link works for one hour. If it was not you, "
+            "ignore this email: your account and password stay as they are.\n" + SIGNATURE
+        ),
+    ),
     "invoice-issued": EmailTemplate(
         subject="Invoice $number from CVT: $amount_due due by $due",
         body=(

@@ -3,6 +3,7 @@ through the real SMTP sink."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -10,9 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared.ids import cuid
 from shared.tokens import secret_hash
 from shared.waiting import wait_until
-from tests.integration.conftest import PASSWORD, Suite
+from tests.integration.conftest import PASSWORD, Person, Suite
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +99,52 @@ def test_sign_in_does_not_tell_unknown_emails_from_wrong_passwords(suite: Suite)
     )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["error"]["message"] == unknown.json()["error"]["message"]
+
+
+def test_sign_up_answers_a_taken_email_as_a_new_one_and_tells_its_owner(suite: Suite) -> None:
+    owner = suite.new_person()
+    fresh = f"fresh-{uuid.uuid4().hex[:6]}@example.co.zw"
+    new = suite.http("POST", "/v1/auth/sign-up", json={"email": fresh, "password": PASSWORD})
+    taken = suite.http(
+        "POST",
+        "/v1/auth/sign-up",
+        json={"email": owner.email.upper(), "password": "not the owner's password"},
+    )
+    assert (new.status_code, new.json()) == (taken.status_code, taken.json())
+    assert new.status_code == 202
+    assert set(new.headers) - {"Date"} == set(taken.headers) - {"Date"}
+
+    warning = suite.mail(owner.email, "Someone tried to sign up with your email address")
+    body = warning.get_content()
+    assert "Nothing has changed on your account" in body
+    token = re.search(r"reset-password\?token=([A-Za-z0-9_\-]+)", body).group(1)
+    suite.mail(fresh, "Confirm")  # the new address gets its verification link
+    suite.sign_in(owner.email)  # the account and its password are as they were
+    new_password = "chosen after the warning"
+    reset = suite.http(
+        "POST", "/v1/auth/password-reset/confirm", json={"token": token, "password": new_password}
+    )
+    assert reset.status_code == 200, reset.text
+    suite.sign_in(owner.email, new_password)
+
+
+def test_staff_acting_on_an_unknown_organization_get_a_404_naming_it(
+    suite: Suite, staff: Person
+) -> None:
+    made_up = cuid()
+    for path, body in (
+        (f"/v1/organizations/{made_up}/invitations", {"email": "x@example.co.zw"}),
+        (f"/v1/organizations/{made_up}/api-keys", {"name": "Till", "scopes": ["pos:read"]}),
+    ):
+        response = suite.http("POST", path, json=body, headers=staff.auth)
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["fields"] == {"organization_id": ["not found"]}
+        assert made_up in response.json()["error"]["message"]
+    members = suite.http("GET", f"/v1/organizations/{made_up}/members", headers=staff.auth)
+    assert members.status_code == 404
+    assert (
+        suite.sql("SELECT id FROM identity.invitations WHERE organization_id = :o", o=made_up) == []
+    )
 
 
 def test_unverified_people_cannot_sign_in(suite: Suite) -> None:
@@ -238,7 +286,12 @@ def test_no_secret_is_stored_or_logged_in_usable_form(suite: Suite) -> None:
         json={"name": "Till", "scopes": ["pos:read"]}, headers=person.auth,
     ).json()["key"]  # fmt: skip
     assert suite.http("GET", "/v1/terminal/whoami", headers={"X-API-Key": key}).status_code == 200
-    secrets = {"password": PASSWORD, "session token": person.session, "API key": key}
+    secrets = {
+        "password": PASSWORD,
+        "session token": person.session,
+        "device token": person.device,
+        "API key": key,
+    }
 
     url = make_url(suite.env.database_url)
     dump = subprocess.run(

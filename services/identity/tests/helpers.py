@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, select
 
 from services.identity import organizations, sessions, users
-from services.identity.models import OrganizationMember, User
+from services.identity.models import OrganizationMember
 from shared import context
 from shared.authorization import MemberRole
 from shared.clock import utcnow
@@ -92,11 +92,13 @@ def make_person(
     """A user signed up the ordinary way (verified unless told otherwise)."""
     email = email or unique_email()
     with as_anonymous(), unit_of_work("identity") as uow:
-        user_id = users.sign_up(uow, {"email": email, "password": password})["id"]
-        user = uow.session.get(User, user_id)
+        users.sign_up(uow, {"email": email, "password": password})
+        user = users.user_by_email(uow, email)
+        assert user is not None
         if verified:
             user.email_verified = utcnow()
         user.is_admin = is_staff
+        user_id = user.id
     return Person(id=user_id, email=email, password=password)
 
 
@@ -139,11 +141,30 @@ def role_of(uow: UnitOfWork, organization_id: str, user_id: str) -> MemberRole |
     )
 
 
+def attempt_sign_in(
+    unit_of_work: UnitOfWorkFactory,
+    email: str,
+    password: str,
+    *,
+    ip: str | None = None,
+    device_token: str | None = None,
+) -> sessions.SignInOutcome:
+    """One anonymous sign-in attempt from address `ip`, in the service's two transactions
+    (RateLimited is raised by the first)."""
+    data = {"email": email, "password": password}
+    if device_token is not None:
+        data["device_token"] = device_token
+    caller = context.CallContext(actor_type=context.ANONYMOUS, client_ip=ip)
+    with acting_as(caller):
+        with unit_of_work("identity") as uow:
+            attempt = sessions.begin_sign_in(uow, data)
+        with unit_of_work("identity") as uow:
+            return sessions.finish_sign_in(uow, attempt)
+
+
 def sign_in(unit_of_work: UnitOfWorkFactory, person: Person) -> dict[str, Any]:
     """A fresh session for `person`: the token and the session's id."""
-    with as_anonymous(), unit_of_work("identity") as uow:
-        outcome = sessions.sign_in(uow, {"email": person.email, "password": person.password})
-    signed_in = outcome.result()
+    signed_in = attempt_sign_in(unit_of_work, person.email, person.password).result()
     with unit_of_work("identity") as uow:
         session_id = sessions.authenticate_session(uow, signed_in["token"])["session_id"]
     return {**signed_in, "session_id": session_id}

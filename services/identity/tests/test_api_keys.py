@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,8 +24,10 @@ from services.identity.tests.helpers import (
 )
 from shared import context
 from shared.authorization import API_KEY_SCOPES, MemberRole
-from shared.errors import Conflict, Forbidden, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.ids import cuid
 from shared.tokens import secret_hash
+from shared.unit_of_work import UnitOfWork
 
 
 def organization_with_owner(unit_of_work: UnitOfWorkFactory) -> tuple[str, str]:
@@ -177,3 +180,27 @@ def test_usage_stamps_come_only_from_the_suite(unit_of_work: UnitOfWorkFactory) 
         api_keys.record_usage(uow, {key_id: datetime(2031, 1, 1, tzinfo=UTC).isoformat()})
     with unit_of_work("identity") as uow:
         assert uow.session.get(ApiKey, key_id).last_used_at is None
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda uow, org: api_keys.create_api_key(uow, org, {"name": "T", "scopes": ["pos:read"]}),
+        lambda uow, org: api_keys.list_api_keys(uow, org),
+        lambda uow, org: api_keys.revoke_api_key(uow, org, cuid()),
+    ],
+    ids=["create", "list", "revoke"],
+)
+def test_staff_acting_on_an_unknown_organization_get_a_404_naming_it(
+    unit_of_work: UnitOfWorkFactory, operation: Callable[[UnitOfWork, str], object]
+) -> None:
+    made_up = cuid()
+    with (
+        as_user(make_person(unit_of_work), made_up, is_staff=True),
+        pytest.raises(NotFound) as caught,
+        unit_of_work("identity") as uow,
+    ):
+        operation(uow, made_up)
+    assert caught.value.fields == {"organization_id": ["not found"]}
+    with unit_of_work("identity") as uow:
+        assert uow.session.scalar(select(ApiKey).where(ApiKey.organization_id == made_up)) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import select
 
@@ -20,6 +22,8 @@ from services.identity.tests.helpers import (
 )
 from shared.authorization import MemberRole
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.ids import cuid
+from shared.unit_of_work import UnitOfWork
 
 
 def organization_with_owner(unit_of_work: UnitOfWorkFactory) -> tuple[str, Person, str]:
@@ -215,3 +219,36 @@ def test_inviting_an_existing_member_is_a_conflict(unit_of_work: UnitOfWorkFacto
             .role
             == MemberRole.MEMBER
         )
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda uow, org: members.invite(uow, org, {"email": "someone@example.co.zw"}),
+        lambda uow, org: members.list_members(uow, org),
+        lambda uow, org: members.list_invitations(uow, org),
+        lambda uow, org: members.change_role(uow, org, cuid(), {"role": "ADMIN"}),
+        lambda uow, org: members.remove_member(uow, org, cuid()),
+        lambda uow, org: members.transfer_ownership(uow, org, {"member_id": cuid()}),
+        lambda uow, org: members.revoke_invitation(uow, org, cuid()),
+    ],
+    ids=["invite", "list", "invitations", "role", "remove", "transfer", "revoke"],
+)
+def test_staff_acting_on_an_unknown_organization_get_a_404_naming_it(
+    unit_of_work: UnitOfWorkFactory, operation: Callable[[UnitOfWork, str], object]
+) -> None:
+    staff = make_person(unit_of_work, is_staff=True)
+    made_up = cuid()
+    with (
+        as_user(staff, made_up, is_staff=True),
+        pytest.raises(NotFound) as caught,
+        unit_of_work("identity") as uow,
+    ):
+        operation(uow, made_up)
+    assert caught.value.fields == {"organization_id": ["not found"]}
+    assert made_up in caught.value.message
+    with unit_of_work("identity") as uow:
+        invited = uow.session.scalar(
+            select(Invitation).where(Invitation.organization_id == made_up)
+        )
+    assert invited is None

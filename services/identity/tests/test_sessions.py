@@ -1,32 +1,35 @@
-"""Signing in and out, session tokens, and sign-in throttling."""
+"""Signing in and out, session tokens, and sign-in throttling (per email and per address
+for new clients, per device for known ones)."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from services.identity import sessions, throttle
-from services.identity.models import Session, SignInThrottle
+from services.identity import devices, sessions, throttle
+from services.identity.models import KnownDevice, Session, SignInThrottle
 from services.identity.tests.helpers import (
     Person,
     UnitOfWorkFactory,
-    as_anonymous,
+    acting_as,
     as_user,
+    attempt_sign_in,
     make_organization,
     make_person,
     sign_in,
     unique_email,
 )
+from shared import context
 from shared.clock import utcnow
 from shared.errors import Forbidden, RateLimited, Unauthorized
 from shared.tokens import secret_hash
 
 
 def attempt(unit_of_work: UnitOfWorkFactory, email: str, password: str) -> sessions.SignInOutcome:
-    with as_anonymous(), unit_of_work("identity") as uow:
-        return sessions.sign_in(uow, {"email": email, "password": password})
+    return attempt_sign_in(unit_of_work, email, password)
 
 
 def session_ids(unit_of_work: UnitOfWorkFactory, person: Person) -> set[str]:
@@ -167,3 +170,201 @@ def test_sign_out_everywhere_ends_every_session(unit_of_work: UnitOfWorkFactory)
     assert ended == 2
     assert session_ids(unit_of_work, person) == set()
     assert len(session_ids(unit_of_work, bystander)) == 1
+
+
+# Known devices (OWASP's device cookie)
+
+
+def an_address() -> str:
+    """A client address of this test alone (the database is shared by the whole run)."""
+    return "10." + ".".join(str(secrets.randbelow(256)) for _ in range(3))
+
+
+def use_up(unit_of_work: UnitOfWorkFactory, key: str, attempts: int) -> None:
+    """As if `attempts` attempts had failed under `key` just now."""
+    with unit_of_work("identity") as uow:
+        uow.session.merge(SignInThrottle(key=key, window_started_at=utcnow(), failures=attempts))
+
+
+def counted(unit_of_work: UnitOfWorkFactory, key: str) -> int | None:
+    with unit_of_work("identity") as uow:
+        row = uow.session.get(SignInThrottle, key)
+        return row.failures if row is not None else None
+
+
+def device_rows(unit_of_work: UnitOfWorkFactory, person: Person) -> list[KnownDevice]:
+    with unit_of_work("identity") as uow:
+        return list(
+            uow.session.scalars(select(KnownDevice).where(KnownDevice.user_id == person.id))
+        )
+
+
+def test_a_sign_in_gives_a_device_token_stored_only_as_its_hash(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    person = make_person(unit_of_work)
+    signed_in = attempt(unit_of_work, person.email, person.password).result()
+    token = signed_in["device_token"]
+    [device] = device_rows(unit_of_work, person)
+    assert device.token_hash == secret_hash(token) != token
+    assert device.expires_at > utcnow() + devices.DEVICE_LIFETIME - timedelta(minutes=1)
+    assert signed_in["device_expires_at"] == device.expires_at.isoformat()
+
+
+def test_a_used_up_address_refuses_new_clients_but_not_a_known_device(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    person = make_person(unit_of_work)
+    address = an_address()
+    device = attempt_sign_in(unit_of_work, person.email, person.password, ip=address)
+    use_up(unit_of_work, f"ip:{address}", throttle.MAX_FAILURES_PER_IP)
+    with pytest.raises(RateLimited) as caught:
+        attempt_sign_in(unit_of_work, person.email, person.password, ip=address)
+    assert caught.value.retry_after is not None and caught.value.retry_after > 0
+    known = attempt_sign_in(
+        unit_of_work,
+        person.email,
+        person.password,
+        ip=address,
+        device_token=device.result()["device_token"],
+    )
+    assert known.result()["user"]["id"] == person.id
+    assert counted(unit_of_work, f"ip:{address}") == throttle.MAX_FAILURES_PER_IP
+
+
+def test_a_device_token_counts_only_for_its_own_user(unit_of_work: UnitOfWorkFactory) -> None:
+    owner, other = make_person(unit_of_work), make_person(unit_of_work)
+    token = attempt(unit_of_work, owner.email, owner.password).result()["device_token"]
+    address = an_address()
+    use_up(unit_of_work, f"ip:{address}", throttle.MAX_FAILURES_PER_IP)
+    with pytest.raises(RateLimited):
+        attempt_sign_in(unit_of_work, other.email, other.password, ip=address, device_token=token)
+
+
+def test_guessing_someones_password_does_not_lock_them_out_of_their_known_device(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    person = make_person(unit_of_work)
+    token = attempt(unit_of_work, person.email, person.password).result()["device_token"]
+    for _ in range(throttle.MAX_FAILURES_PER_EMAIL):
+        assert isinstance(attempt(unit_of_work, person.email, "a guess").error, Unauthorized)
+    with pytest.raises(RateLimited):
+        attempt(unit_of_work, person.email, person.password)
+    known = attempt_sign_in(unit_of_work, person.email, person.password, device_token=token)
+    assert known.result()["user"]["id"] == person.id
+
+
+def test_wrong_passwords_through_a_device_are_limited_per_device(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    person = make_person(unit_of_work)
+    token = attempt(unit_of_work, person.email, person.password).result()["device_token"]
+    [device] = device_rows(unit_of_work, person)
+    for _ in range(throttle.MAX_FAILURES_PER_DEVICE):
+        guess = attempt_sign_in(unit_of_work, person.email, "a guess", device_token=token)
+        assert isinstance(guess.error, Unauthorized)
+    assert counted(unit_of_work, f"device:{device.id}") == throttle.MAX_FAILURES_PER_DEVICE
+    assert counted(unit_of_work, f"email:{person.email}") is None
+    with pytest.raises(RateLimited) as caught:
+        attempt_sign_in(unit_of_work, person.email, person.password, device_token=token)
+    assert caught.value.retry_after is not None and caught.value.retry_after > 0
+
+
+def test_each_sign_in_replaces_the_device_token(unit_of_work: UnitOfWorkFactory) -> None:
+    person = make_person(unit_of_work)
+    first = attempt(unit_of_work, person.email, person.password).result()["device_token"]
+    second = attempt_sign_in(
+        unit_of_work, person.email, person.password, device_token=first
+    ).result()["device_token"]
+    assert second != first
+    assert len(device_rows(unit_of_work, person)) == 1
+    address = an_address()
+    use_up(unit_of_work, f"ip:{address}", throttle.MAX_FAILURES_PER_IP)
+    with pytest.raises(RateLimited):
+        attempt_sign_in(unit_of_work, person.email, person.password, ip=address, device_token=first)
+    attempt_sign_in(
+        unit_of_work, person.email, person.password, ip=address, device_token=second
+    ).result()
+
+
+def test_an_expired_device_token_is_not_recognised(unit_of_work: UnitOfWorkFactory) -> None:
+    person = make_person(unit_of_work)
+    token = attempt(unit_of_work, person.email, person.password).result()["device_token"]
+    with unit_of_work("identity") as uow:
+        uow.session.execute(
+            update(KnownDevice)
+            .where(KnownDevice.user_id == person.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        assert devices.recognise(uow, token, person.email) is None
+
+
+def test_a_person_keeps_at_most_a_fixed_number_of_devices(
+    unit_of_work: UnitOfWorkFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(devices, "MAX_DEVICES_PER_USER", 2)
+    person = make_person(unit_of_work)
+    tokens = [
+        attempt(unit_of_work, person.email, person.password).result()["device_token"]
+        for _ in range(3)
+    ]
+    with unit_of_work("identity") as uow:
+        recognised = [devices.recognise(uow, token, person.email) for token in tokens]
+    assert recognised[0] is None
+    assert None not in recognised[1:]
+
+
+def test_an_attempt_is_counted_before_its_password_is_checked(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    person = make_person(unit_of_work)
+    address = an_address()
+    caller = context.CallContext(actor_type=context.ANONYMOUS, client_ip=address)
+    with acting_as(caller):
+        with unit_of_work("identity") as uow:
+            started = sessions.begin_sign_in(
+                uow, {"email": person.email, "password": person.password}
+            )
+        assert counted(unit_of_work, f"email:{person.email}") == 1
+        assert counted(unit_of_work, f"ip:{address}") == 1
+        with unit_of_work("identity") as uow:
+            sessions.finish_sign_in(uow, started).result()
+    assert counted(unit_of_work, f"email:{person.email}") is None
+    assert counted(unit_of_work, f"ip:{address}") == 0
+
+
+def test_a_right_password_takes_back_only_its_own_attempt_at_a_shared_address(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    person = make_person(unit_of_work)
+    unverified = make_person(unit_of_work, verified=False)
+    address = an_address()
+    use_up(unit_of_work, f"ip:{address}", 7)
+    attempt_sign_in(unit_of_work, person.email, person.password, ip=address).result()
+    refused = attempt_sign_in(unit_of_work, unverified.email, unverified.password, ip=address)
+    assert isinstance(refused.error, Forbidden)
+    assert counted(unit_of_work, f"ip:{address}") == 7
+    assert counted(unit_of_work, f"email:{unverified.email}") == 0
+
+
+def test_a_refused_attempt_is_not_counted(unit_of_work: UnitOfWorkFactory) -> None:
+    person = make_person(unit_of_work)
+    use_up(unit_of_work, f"email:{person.email}", throttle.MAX_FAILURES_PER_EMAIL)
+    for _ in range(3):
+        with pytest.raises(RateLimited):
+            attempt(unit_of_work, person.email, person.password)
+    assert counted(unit_of_work, f"email:{person.email}") == throttle.MAX_FAILURES_PER_EMAIL
+
+
+def test_a_window_that_is_over_starts_again(unit_of_work: UnitOfWorkFactory) -> None:
+    person = make_person(unit_of_work)
+    with unit_of_work("identity") as uow:
+        uow.session.add(
+            SignInThrottle(
+                key=f"email:{person.email}",
+                window_started_at=utcnow() - throttle.WINDOW - timedelta(seconds=1),
+                failures=throttle.MAX_FAILURES_PER_EMAIL,
+            )
+        )
+    assert isinstance(attempt(unit_of_work, person.email, "a guess").error, Unauthorized)
+    assert counted(unit_of_work, f"email:{person.email}") == 1
