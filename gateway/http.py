@@ -1,15 +1,24 @@
 """Everything HTTP that is not a route: JSON errors in one shape, request ids, CORS, the
-body-size limit, JSON body parsing, and the route table that OpenAPI is built from.
+body-size limit, the input gate for bodies, query strings and path values, hardening
+headers, and the route table that OpenAPI is built from.
 
 Error shape, everywhere (404s and 405s from routing included):
     {"error": {"code": "...", "message": "...", "fields": {...}, "request_id": "..."}}
+
+Every answer carries `X-Content-Type-Options: nosniff` and, unless its route says
+otherwise, `Cache-Control: no-store` (sign-in and API-key answers carry secrets; nothing
+here is worth a stale copy). HTML pages get a Content-Security-Policy that runs only the
+inline scripts and styles of the gateway's own page templates, by hash.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,8 +32,14 @@ from nameko.web.server import WebServer
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from shared import config, context
-from shared.errors import BadRequest, DomainError, Unavailable, UnsupportedMediaType
+from shared import config, context, input_gate
+from shared.errors import (
+    DomainError,
+    NotFound,
+    Unavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from shared.ids import cuid
 from shared.schemas import load
 
@@ -36,6 +51,7 @@ _EXTRA_HEADERS_ENVIRON = "cvt.extra_headers"
 # Fits AuditLog.request_id (64); anything else is replaced by an id of our own.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_USER_AGENT = 512
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 RPC_TIMEOUT_SECONDS = 10.0
 
@@ -47,6 +63,9 @@ CORS_EXPOSED_HEADERS = (
     "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "
     "Idempotent-Replayed"
 )
+HARDENING_HEADERS = {"X-Content-Type-Options": "nosniff"}
+DEFAULT_CACHE_CONTROL = "no-store"
+_INLINE_BLOCK = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -74,16 +93,30 @@ def _http_error_code(exc: HTTPException) -> str:
     return _CODE_BY_STATUS.get(exc.code or 400) or re.sub(r"\W+", "_", (exc.name or "").lower())
 
 
+def _retry_after(exc: DomainError) -> int | None:
+    """Seconds to wait, if the error says; it crosses RPC as text ("30", or "None")."""
+    try:
+        seconds = int(str(exc.retry_after))
+    except (TypeError, ValueError):
+        seconds = 5 if isinstance(exc, Unavailable) else 0
+    return seconds if seconds > 0 else None
+
+
 def response_for_exception(exc: BaseException, request_id: str) -> Response:
     """The one place where an exception becomes an HTTP answer."""
     if isinstance(exc, DomainError):
         response = error_response(exc.status, exc.code, exc.message, request_id, exc.fields)
-        retry_after = exc.retry_after or (5 if isinstance(exc, Unavailable) else None)
-        if retry_after:
+        retry_after = _retry_after(exc)
+        if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
-        return error_response(exc.code, _http_error_code(exc), exc.description or "", request_id)
+        response = error_response(
+            exc.code, _http_error_code(exc), exc.description or "", request_id
+        )
+        # 405 names the methods the path takes.
+        response.headers.extend((k, v) for k, v in exc.get_headers() if k == "Allow")
+        return response
     if isinstance(exc, UnknownService | eventlet.Timeout):
         return error_response(503, "unavailable", "a service is not available", request_id)
     if isinstance(exc, RemoteError):
@@ -107,31 +140,84 @@ def call_context_of(request: Request) -> context.CallContext:
         request_id=request_id_of(request),
         actor_type="anonymous",
         client_ip=request.remote_addr,
-        user_agent=(request.headers.get("User-Agent") or "")[:MAX_USER_AGENT] or None,
+        user_agent=_user_agent(request),
     )
 
 
+def _user_agent(request: Request) -> str | None:
+    # Stored on sessions and audit rows: no control characters (NUL cannot be stored).
+    given = _CONTROL_CHARACTERS.sub("", request.headers.get("User-Agent") or "")
+    return given[:MAX_USER_AGENT] or None
+
+
 def read_json(request: Request, schema: Schema) -> dict[str, Any]:
-    """Parse and validate a JSON object body; returns it as sent (services validate again)."""
+    """Parse a JSON object body and pass it through the input gate and `schema`; returns it
+    as sent (services validate again)."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType(
             "send the body as application/json", {"Content-Type": ["must be application/json"]}
         )
-    try:
-        data = json.loads(request.get_data(cache=True) or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("malformed JSON", {"_body": [f"not valid JSON: {exc}"]}) from exc
+    data = input_gate.parse_json(request.get_data(cache=True) or b"")
     load(schema, data)
     return data
 
 
+def refuse_impossible_path_values(values: dict[str, Any]) -> None:
+    """A path value no row can have (an id that is no id, a NUL) names nothing: 404."""
+    for name, value in values.items():
+        if isinstance(value, str) and not input_gate.possible_path_value(name, value):
+            raise NotFound("not found", {name: ["not found"]})
+
+
+def refuse_bad_query(request: Request) -> None:
+    errors = input_gate.query_errors(request.args.items(multi=True))
+    if errors:
+        raise ValidationFailed("invalid query string", errors)
+
+
+def html_pages() -> list[str]:
+    """Every HTML page the gateway serves, as its template: the inline scripts and styles
+    in these are the only ones a browser will run on the gateway's pages."""
+    from gateway.openapi import DOCS_PAGE
+    from services.billing.invoicing import INVOICE_PAGE
+
+    return [DOCS_PAGE, INVOICE_PAGE.template]
+
+
+def _sha256_source(text: str) -> str:
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+def content_security_policy(pages: Iterable[str]) -> str:
+    """Nothing loads but the pages' own inline blocks (by hash) and same-origin fetches."""
+    allowed: dict[str, set[str]] = {"script": set(), "style": set()}
+    for page in pages:
+        for tag, body in _INLINE_BLOCK.findall(page):
+            allowed[tag].add(_sha256_source(body))
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src " + (" ".join(sorted(allowed["script"])) or "'none'"),
+            "style-src " + (" ".join(sorted(allowed["style"])) or "'none'"),
+            "connect-src 'self'",  # /v1/docs fetches openapi.json
+            "img-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
 class ApiWsgiApp:
-    """Routing with JSON errors, request ids, CORS and the body limit, before any worker."""
+    """Routing with JSON errors, request ids, CORS, the body limit, the input gate for path
+    values and query strings, and hardening headers, before any worker."""
 
     def __init__(self, server: ApiWebServer) -> None:
         self.url_map = server.make_url_map()
         self.max_body_bytes = int(config.MAX_BODY_BYTES.get())
         self.origins = config.cors_origins()
+        self.html_policy = content_security_policy(html_pages())
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ, shallow=True)
@@ -145,8 +231,15 @@ class ApiWsgiApp:
         response = self._dispatch(request, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
         response.headers.update(environ[_EXTRA_HEADERS_ENVIRON])
+        self._add_hardening_headers(response)
         self._add_cors_headers(request, response)
         return response(environ, start_response)
+
+    def _add_hardening_headers(self, response: Response) -> None:
+        response.headers.update(HARDENING_HEADERS)
+        response.headers.setdefault("Cache-Control", DEFAULT_CACHE_CONTROL)
+        if response.mimetype == "text/html":
+            response.headers["Content-Security-Policy"] = self.html_policy
 
     def _dispatch(self, request: Request, request_id: str) -> Response:
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
@@ -158,7 +251,9 @@ class ApiWsgiApp:
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             provider, values = adapter.match()
-        except HTTPException as exc:
+            refuse_impossible_path_values(values)
+            refuse_bad_query(request)
+        except (HTTPException, DomainError) as exc:
             return response_for_exception(exc, request_id)
         request.path_values = values
         return provider.handle_request(request)

@@ -11,6 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway.http import RouteSpec
 from gateway.schemas import ErrorSchema
+from shared.db import CUID_LENGTH
 
 API_VERSION = "0.1.0"
 DOCS_PAGE = (Path(__file__).parent / "docs.html").read_text()
@@ -29,6 +30,13 @@ SECURITY = {
     "organization": [*_PEOPLE, {"apiKey": []}],
     "terminal": [{"apiKey": []}],
 }
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    """Ids are CUIDs; anything else in their place is answered 404 (see shared.input_gate)."""
+    if name.endswith("_id"):
+        return {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": CUID_LENGTH}
+    return {"type": "string"}
 
 
 def _operation(route: RouteSpec) -> dict[str, Any]:
@@ -54,7 +62,7 @@ def _operation(route: RouteSpec) -> dict[str, Any]:
     names = route.path_params
     if names:
         operation["parameters"] = [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+            {"in": "path", "name": name, "required": True, "schema": _path_schema(name)}
             for name in names
         ]
     if route.request is not None:

@@ -28,6 +28,11 @@ class HealthSchema(Schema):
 class ReadySchema(Schema):
     status = fields.String(metadata={"example": "ready"})
     services = fields.Dict(keys=fields.String(), values=fields.String())
+    dead_letters = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "parked messages per service (python -m ops dead-letters)"},
+    )
 
 
 class StatusSchema(Schema):

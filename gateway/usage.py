@@ -1,8 +1,9 @@
-"""Terminal usage at the gateway: reported events are validated one by one, and the valid
-ones are handed to RabbitMQ (persistent, publisher-confirmed) before the gateway answers
-202 — once the broker has them, they survive metering being down. Every authenticated
-terminal request is also counted as an `api.call` event; those are batched and sent every
-second (a gateway crash can lose up to a second of them)."""
+"""Terminal usage at the gateway: reported events are validated one by one (the input gate
+first, so an accepted event is always one metering can store), and the valid ones are
+handed to RabbitMQ (persistent, publisher-confirmed) before the gateway answers 202 — once
+the broker has them, they survive metering being down. Every authenticated terminal
+request is also counted as an `api.call` event; those are batched and sent every second (a
+gateway crash can lose up to a second of them)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from nameko.extensions import DependencyProvider
 
 from services.metering.queues import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_KEY
 from services.metering.schemas import UsageEventInSchema
-from shared import context
+from shared import context, input_gate
 from shared.clock import utcnow
 from shared.dependencies import spawn_periodic
 from shared.errors import Unavailable
@@ -103,6 +104,19 @@ def record_api_call(recorder: UsageRecorder, ctx: context.CallContext) -> None:
     recorder.pending_api_calls[(ctx.organization_id or "", ctx.actor_id or "")].append(event)
 
 
+def _echoable_key(event: Any) -> str | None:
+    key = event.get("idempotency_key") if isinstance(event, dict) else None
+    return key if isinstance(key, str) and input_gate.text_problem(key) is None else None
+
+
+def _refuse_unstorable(event: Any) -> None:
+    """NUL, lone surrogates, huge numbers, too deep: refused here, one event at a time,
+    so they never reach metering (which would fail on them with the whole batch)."""
+    errors = input_gate.value_errors(event)
+    if errors:
+        raise ValidationError(errors)
+
+
 def accept_usage(
     recorder: UsageRecorder, body: dict[str, Any], known_types: frozenset[str]
 ) -> tuple[int, dict[str, Any]]:
@@ -113,8 +127,9 @@ def accept_usage(
     results: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
     for index, event in enumerate(events):
-        key = event.get("idempotency_key") if isinstance(event, dict) else None
+        key = _echoable_key(event)
         try:
+            _refuse_unstorable(event)
             loaded = schema.load(event)
             if loaded["event_type"] not in known_types or loaded["event_type"] == API_CALL:
                 raise ValidationError({"event_type": ["not a registered event type"]})

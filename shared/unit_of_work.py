@@ -9,25 +9,62 @@
 Leaving the block commits; an exception rolls everything back, so a change without its
 audit row or its event cannot exist. Handlers commit inside the entrypoint, before nameko
 acknowledges the message or sends the RPC reply.
+
+A statement the database refuses because of the data in it (a value out of range, too long
+for its column, a NUL character, invalid text) is the caller's fault, not the service's:
+it leaves the block as `ValidationFailed` (422), never as a crash or a retry loop.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import PurePath
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from shared import context
 from shared.clock import utcnow
 from shared.db import StandardTables
+from shared.errors import ValidationFailed
 from shared.ids import cuid
 
 log = logging.getLogger(__name__)
 
 HEADER_PREFIX = "nameko."
+# Where psycopg2 refuses a parameter before sending it (NUL, lone surrogates): plain
+# ValueErrors raised from the statement's execution.
+_DRIVER_PACKAGES = frozenset({"sqlalchemy", "psycopg2"})
+MAX_REASON = 200
+
+
+def caused_by_data(exc: BaseException) -> bool:
+    """Whether the database (or its driver) refused a statement for the values in it."""
+    if isinstance(exc, DataError):
+        return True
+    if not isinstance(exc, ValueError) or exc.__traceback__ is None:
+        return False
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not _DRIVER_PACKAGES.isdisjoint(PurePath(tb.tb_frame.f_code.co_filename).parts)
+
+
+def refused_data(exc: BaseException) -> ValidationFailed:
+    if isinstance(exc, DataError):
+        diag = getattr(exc.orig, "diag", None)
+        reason = getattr(diag, "message_primary", None) or str(exc.orig).split("\n")[0]
+    elif isinstance(exc, UnicodeError):
+        reason = "a string is not valid Unicode (an unpaired surrogate)"
+    else:
+        reason = "a string contains a NUL character"
+    log.warning("the database refused a value: %s", reason[:MAX_REASON])
+    return ValidationFailed(
+        "invalid input: the database refused a value", {"_schema": [reason[:MAX_REASON]]}
+    )
 
 
 class UnitOfWork:
@@ -59,8 +96,14 @@ class UnitOfWork:
                 self.session.commit()
             else:
                 self.session.rollback()
+        except Exception as failed:
+            if caused_by_data(failed):
+                raise refused_data(failed) from failed
+            raise
         finally:
             self.session.close()
+        if exc is not None and caused_by_data(exc):
+            raise refused_data(exc) from exc
         if exc_type is None and self._emitted and self._after_commit is not None:
             # Fast path only: if this fails the relay loop publishes the rows later.
             try:

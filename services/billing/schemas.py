@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from shared.schemas import PageQuerySchema, StrictSchema
+from shared.schemas import BoundedDateTime, Month, PageQuerySchema, StrictSchema
+
+# Amounts and quantities are PostgreSQL integers (int4, below 2**31): inputs stay far below.
+MAX_CENTS = 100_000_000
+MAX_QUANTITY = 1_000_000_000
 
 
 class BillingAccountSchema(Schema):
@@ -27,14 +31,14 @@ class ServiceCreateSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     hardware_serial = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
     monthly_fee = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=0, max=100_000_000),
+        required=True, strict=True, validate=validate.Range(min=0, max=MAX_CENTS),
         metadata={"description": "US cents"},
     )  # fmt: skip
-    activated_at = fields.AwareDateTime(metadata={"description": "Default: now"})
+    activated_at = BoundedDateTime(metadata={"description": "Default: now"})
 
 
 class ServiceChangeSchema(StrictSchema):
-    at = fields.AwareDateTime(metadata={"description": "When it takes effect; default: now"})
+    at = BoundedDateTime(metadata={"description": "When it takes effect; default: now"})
 
 
 class ServiceSchema(Schema):
@@ -96,7 +100,7 @@ class InvoicePageSchema(Schema):
 
 class CreditCreateSchema(StrictSchema):
     amount = fields.Integer(
-        required=True, strict=True, validate=validate.Range(min=1, max=100_000_000),
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_CENTS),
         metadata={"description": "US cents"},
     )  # fmt: skip
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
@@ -112,15 +116,11 @@ class CreditSchema(Schema):
 
 
 class BillingRunSchema(StrictSchema):
-    period = fields.String(
-        required=True,
-        validate=validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM"),
-        metadata={"description": "The month to invoice, e.g. 2026-10"},
-    )
+    period = Month(required=True, metadata={"description": "The month to invoice, e.g. 2026-10"})
 
 
 class OverdueRunSchema(StrictSchema):
-    as_of = fields.AwareDateTime(metadata={"description": "Default: now"})
+    as_of = BoundedDateTime(metadata={"description": "Default: now"})
 
 
 class RunResultSchema(Schema):
@@ -128,8 +128,13 @@ class RunResultSchema(Schema):
 
 
 class PriceSchema(StrictSchema):
-    included = fields.Integer(strict=True, load_default=0, validate=validate.Range(min=0))
-    unit_price = fields.Integer(strict=True, required=True, validate=validate.Range(min=0))
+    included = fields.Integer(
+        strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_QUANTITY)
+    )
+    unit_price = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=0, max=MAX_CENTS),
+        metadata={"description": "US cents"},
+    )  # fmt: skip
 
 
 class BillingSettingsSchema(StrictSchema):
@@ -148,6 +153,7 @@ class BillingSettingsSchema(StrictSchema):
         strict=True, validate=validate.Range(min=1, max=365), data_key="invoice.payment_link_days"
     )
     prices = fields.Dict(
-        keys=fields.String(), values=fields.Nested(PriceSchema),
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        values=fields.Nested(PriceSchema),
         metadata={"description": "Per event type: included quantity and unit price (cents)"},
     )  # fmt: skip

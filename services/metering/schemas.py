@@ -16,7 +16,7 @@ from marshmallow import (
 )
 
 from shared.clock import utcnow
-from shared.schemas import StrictSchema
+from shared.schemas import BoundedDateTime, StrictSchema
 
 MAX_BATCH = 1000
 MAX_EVENT_DATA_BYTES = 4096
@@ -37,7 +37,7 @@ class UsageEventInSchema(StrictSchema):
     quantity = fields.Integer(
         load_default=1, validate=validate.Range(min=1, max=MAX_QUANTITY), strict=True
     )
-    timestamp = fields.AwareDateTime(
+    timestamp = BoundedDateTime(
         metadata={"description": "When it happened (UTC offset required); default: now"}
     )
     event_data = fields.Dict(allow_none=True, metadata={"description": "Up to 4 KiB of JSON"})
@@ -62,7 +62,11 @@ class UsageEventInSchema(StrictSchema):
 
 
 class UsageBatchSchema(StrictSchema):
-    """`{"events": [...]}`, or one event object on its own (a batch of one)."""
+    """`{"events": [...]}`, or one event object on its own (a batch of one). The gateway
+    checks each event on its own (`gateway.usage.accept_usage`), so one bad event does not
+    refuse the batch."""
+
+    checked_per_item = ("events",)
 
     events = fields.List(
         fields.Dict(),
@@ -92,8 +96,8 @@ class UsageAcceptedSchema(Schema):
 
 
 class UsageQuerySchema(StrictSchema):
-    from_ = fields.AwareDateTime(required=True, data_key="from")
-    to = fields.AwareDateTime(required=True)
+    from_ = BoundedDateTime(required=True, data_key="from")
+    to = BoundedDateTime(required=True)
     group_by = fields.String(
         load_default="event_type",
         validate=validate.OneOf(["day", "event_type", "api_key", "invoice"]),

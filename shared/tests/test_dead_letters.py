@@ -4,6 +4,7 @@ operator lists it, and replays it after the fix."""
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Iterator
@@ -102,7 +103,7 @@ def test_a_failing_message_is_retried_with_growing_pauses_then_parked_while_othe
     assert letters[0].attempts == len(DELAYS) + 1
     assert "RuntimeError: the database is away" in letters[0].error
     times = Worker.attempts_at["poison"]
-    pauses = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    pauses = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(times) == len(DELAYS) + 1
     for pause, delay in zip(pauses, DELAYS, strict=True):
         assert pause >= delay * 0.9, (pauses, DELAYS)

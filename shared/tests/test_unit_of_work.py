@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pytest
 from kombu import Connection, Consumer, Queue
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import sessionmaker
 
 from services.identity.models import Organization, tables
 from shared import context
+from shared.errors import ValidationFailed
+from shared.ids import cuid
 from shared.outbox import OutboxRelay
 from shared.unit_of_work import UnitOfWork
 from tests.harness import RunEnvironment
@@ -99,6 +102,59 @@ def test_a_failing_after_commit_hook_does_not_undo_the_commit(session_factory) -
     with UnitOfWork(session_factory, tables, after_commit=broker_down) as uow:
         org_id = make_org(uow)
     assert counts(session_factory, org_id) == (1, 1, 1)
+
+
+def add_org(uow: UnitOfWork, **fields: object) -> str:
+    org = Organization(**{"name": "Data", "slug": f"data-{cuid()}", "email": "d@x.co", **fields})
+    uow.session.add(org)
+    return org.slug
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"name": "a\x00b"}, "NUL"),
+        ({"address": "\ud800"}, "surrogate"),
+        ({"id": "c" + "0" * 40}, "value too long"),
+    ],
+)
+def test_data_the_database_refuses_at_commit_is_a_validation_failure(
+    session_factory, fields: dict, reason: str
+) -> None:
+    published: list[list[str]] = []
+    unit = UnitOfWork(session_factory, tables, after_commit=published.append)
+    with pytest.raises(ValidationFailed) as caught, unit as uow:
+        slug = add_org(uow, **fields)
+        uow.emit("organization.created", {"slug": slug})
+    assert caught.value.status == 422
+    assert reason in caught.value.fields["_schema"][0]
+    assert published == []
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).where(Organization.slug == slug)) == 0
+
+
+def test_data_the_database_refuses_inside_the_block_is_a_validation_failure(
+    session_factory,
+) -> None:
+    with pytest.raises(ValidationFailed) as caught, UnitOfWork(session_factory, tables) as uow:
+        slug = add_org(uow)
+        uow.session.flush()
+        uow.session.execute(text("SELECT CAST(:n AS integer)"), {"n": 2**40})
+    assert "out of range" in caught.value.fields["_schema"][0]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).where(Organization.slug == slug)) == 0
+
+
+def test_a_lookup_by_a_nul_id_is_a_validation_failure(session_factory) -> None:
+    with pytest.raises(ValidationFailed), UnitOfWork(session_factory, tables) as uow:
+        uow.session.get(Organization, "a\x00")
+
+
+def test_errors_not_caused_by_data_stay_what_they_are(session_factory) -> None:
+    with pytest.raises(ValueError, match="a bug"), UnitOfWork(session_factory, tables):
+        raise ValueError("a bug, not the caller's data")
+    with pytest.raises(ProgrammingError), UnitOfWork(session_factory, tables) as uow:
+        uow.session.execute(text("SELECT * FROM no_such_table"))
 
 
 def test_relay_publishes_pending_events_and_stamps_them(

@@ -144,6 +144,8 @@ def suite(
             "CORS_ORIGINS": ALLOWED_ORIGIN,
             "MAX_BODY_BYTES": str(MAX_BODY_BYTES),
             "OUTBOX_INTERVAL_SECONDS": "0.2",
+            # Failed messages park within seconds, so tests can watch the whole path.
+            "RETRY_DELAYS_SECONDS": "0.2,0.5,1",
             "READY_TIMEOUT_SECONDS": "1.0",
             "LOG_LEVEL": "INFO",
             # Every test signs people up from 127.0.0.1.
