@@ -93,20 +93,11 @@ def _http_error_code(exc: HTTPException) -> str:
     return _CODE_BY_STATUS.get(exc.code or 400) or re.sub(r"\W+", "_", (exc.name or "").lower())
 
 
-def _retry_after(exc: DomainError) -> int | None:
-    """Seconds to wait, if the error says; it crosses RPC as text ("30", or "None")."""
-    try:
-        seconds = int(str(exc.retry_after))
-    except (TypeError, ValueError):
-        seconds = 5 if isinstance(exc, Unavailable) else 0
-    return seconds if seconds > 0 else None
-
-
 def response_for_exception(exc: BaseException, request_id: str) -> Response:
     """The one place where an exception becomes an HTTP answer."""
     if isinstance(exc, DomainError):
         response = error_response(exc.status, exc.code, exc.message, request_id, exc.fields)
-        retry_after = _retry_after(exc)
+        retry_after = exc.retry_after or (5 if isinstance(exc, Unavailable) else None)
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response

@@ -37,8 +37,13 @@ class DomainError(Exception):
 
     @property
     def retry_after(self) -> int | None:
-        """Seconds after which trying again may succeed (429, 503)."""
-        return self.args[2]
+        """Seconds after which trying again may succeed (429, 503). Across RPC the value
+        arrives as text ("30", or "None" when there was none)."""
+        try:
+            seconds = int(str(self.args[2]))
+        except ValueError:
+            return None
+        return seconds if seconds > 0 else None
 
     def __str__(self) -> str:
         return self.message

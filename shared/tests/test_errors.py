@@ -46,3 +46,11 @@ def test_statuses_are_distinct_and_http() -> None:
 def test_other_exceptions_stay_opaque() -> None:
     wire = serialize(KeyError("secret internals"))
     assert isinstance(deserialize(wire), RemoteError)
+
+
+def test_retry_after_is_a_number_or_nothing_whatever_crossed_rpc() -> None:
+    assert errors.RateLimited("slow down", retry_after=30).retry_after == 30
+    assert errors.Unauthorized("who are you").retry_after is None
+    # nameko sends exception arguments as text
+    assert errors.RateLimited("slow down", {}, "30").retry_after == 30  # type: ignore[arg-type]
+    assert errors.Unauthorized("who are you", {}, "None").retry_after is None  # type: ignore[arg-type]
