@@ -21,13 +21,14 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.events import event_dispatcher
 from werkzeug.wrappers import Request
 
-from gateway.http import add_response_headers, call, call_context_of
+from gateway.http import add_response_headers, call_context_of
 from gateway.rate_limit import RateLimiter
 from shared import context
 from shared.authorization import Permission
 from shared.clock import utcnow
 from shared.dependencies import spawn_periodic
 from shared.errors import Forbidden, NotFound, PaymentRequired, RateLimited, Unauthorized
+from shared.rpc import call
 from shared.tokens import csrf_token_for, secret_hash
 
 log = logging.getLogger(__name__)

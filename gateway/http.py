@@ -53,7 +53,6 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_USER_AGENT = 512
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
-RPC_TIMEOUT_SECONDS = 10.0
 
 CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_ALLOWED_HEADERS = (
@@ -331,10 +330,3 @@ class JsonRoute(HttpRequestHandler):
         if payload is None:
             return Response(status=status)
         return json_response(status, payload)
-
-
-def call(method: Any, *args: Any, timeout: float = RPC_TIMEOUT_SECONDS) -> Any:
-    """An RPC call with a deadline, so a stopped service answers 503 instead of hanging."""
-    reply = method.call_async(*args)
-    with eventlet.Timeout(timeout, Unavailable("a service did not answer in time")):
-        return reply.result()

@@ -23,7 +23,7 @@ from gateway.auth import (
     members_who_may,
     terminals_with,
 )
-from gateway.http import ROUTES, call, json_response
+from gateway.http import ROUTES, json_response
 from gateway.idempotency import IdempotencyKeys
 from gateway.routing import route
 from gateway.schemas import (
@@ -54,6 +54,7 @@ from shared.authorization import (
 )
 from shared.dependencies import CallContextProvider
 from shared.errors import NotFound, Unavailable
+from shared.rpc import call
 
 BILLING_STATUS_TIMEOUT = 3.0
 # A billing run invoices every organization in one call.

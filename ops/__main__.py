@@ -7,6 +7,7 @@ status             which components run, their pids and logs
 migrate [SERVICE]  apply migrations (all services by default)
 seed               staff admin user and default settings (idempotent)
 env                every environment variable the suite reads
+dead-letters ...   parked messages: list, show, replay, drop (see `dead-letters -h`)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ops import database, processes
+from ops import database, dead_letters, processes
 from ops.seed import seed
 from ops.table import format_table
 from shared import config, migrations
@@ -51,6 +52,10 @@ def cmd_status(_: argparse.Namespace) -> None:
     print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
     ok, body = sup.ready()
     print(f"\n/v1/ready: {'ready' if ok else body.get('error', {}).get('message', body)}")
+    if ok:
+        parked = sorted(body.get("dead_letters", {}).items())
+        print()
+        print(format_table(["service", "dead letters (python -m ops dead-letters)"], parked))
 
 
 def cmd_component(args: argparse.Namespace) -> None:
@@ -60,7 +65,10 @@ def cmd_component(args: argparse.Namespace) -> None:
     if args.command == "kill":
         sup.kill(args.component)
     if args.command in ("start", "restart"):
-        print(f"{args.component}: pid {sup.start(args.component)}")
+        pid = sup.start(args.component)
+        print(f"{args.component}: pid {pid}", flush=True)
+        if (address := sup.wait_listening(args.component)) is not None:
+            print(f"{args.component}: listening on {address}")
     print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
 
 
@@ -99,11 +107,14 @@ def main(argv: list[str]) -> int:
     migrate.set_defaults(run=cmd_migrate)
     commands.add_parser("seed").set_defaults(run=cmd_seed)
     commands.add_parser("env").set_defaults(run=cmd_env)
+    dead_letters.register(commands)
     args = parser.parse_args(argv)
     try:
         args.run(args)
     except processes.SupervisorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # On stdout, with the command's other output: `make` targets and scripts that keep
+        # stdout show it where the user looks; the exit status says it failed.
+        print(f"error: {exc}", flush=True)
         return 1
     return 0
 

@@ -6,6 +6,7 @@ stopped, killed or restarted alone while the others keep running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,6 +28,11 @@ MODULES = {component: ["shared.launcher", component] for component in COMPONENTS
 }
 
 
+# How long `start` waits for another listener on the component's address to go away.
+PORT_RELEASE_SECONDS = 5.0
+EXEC_SECONDS = 10.0
+
+
 class SupervisorError(RuntimeError):
     pass
 
@@ -37,15 +43,60 @@ def split_address(address: str) -> tuple[str, int]:
 
 
 def port_is_free(address: str) -> bool:
-    # eventlet listens with SO_REUSEPORT, so a second gateway on a busy port would silently
-    # share it instead of failing; check with a plain socket first.
+    """Whether a server could listen on `address` now.
+
+    The probe binds as the servers do (eventlet and asyncio set SO_REUSEADDR), so the
+    connections a crashed or stopped server leaves in TIME_WAIT or FIN_WAIT do not count:
+    only another listener does. It does not set SO_REUSEPORT, which eventlet also sets: a
+    second gateway on a busy port would silently share it instead of failing."""
     host, port = split_address(address)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
             return False
     return True
+
+
+def accepts_connections(address: str) -> bool:
+    host, port = split_address(address)
+    try:
+        socket.create_connection((host if host != "0.0.0.0" else "127.0.0.1", port), 1).close()
+    except OSError:
+        return False
+    return True
+
+
+_LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp
+
+
+def listeners_of(port: int) -> list[str]:
+    """The processes (of this user) listening on `port`, as "pid N (command)", read from
+    /proc; empty where /proc says nothing readable."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                fields = row.split()
+                if fields[3] == _LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    found = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+                found.append(
+                    f"pid {fd_dir.parent.name} ({command.decode(errors='replace').strip()})"
+                )
+    return found
+
+
+def _last_lines(path: Path, count: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
+    except OSError:
+        return "(no log)"
 
 
 @dataclass
@@ -98,8 +149,8 @@ class Supervisor:
         if (running := self.pid(component)) is not None:
             return running
         address = self.listen_address(component)
-        if address is not None and not port_is_free(address):
-            raise SupervisorError(f"{component}: address {address} is already in use")
+        if address is not None:
+            self._wait_port_free(component, address)
         with self.log_file(component).open("ab") as log:
             process = subprocess.Popen(
                 [self.python, "-m", *MODULES[component]],
@@ -111,7 +162,57 @@ class Supervisor:
                 start_new_session=True,
             )
         self.pid_file(component).write_text(str(process.pid))
+        # Until the child has exec'd (green Popen may return before), /proc shows the
+        # parent's command line and `pid()` would call the component stopped.
+        try:
+            wait_until(
+                lambda: self.pid(component) is not None or process.poll() is not None,
+                EXEC_SECONDS,
+                f"{component} to start",
+                interval=0.01,
+            )
+        except DeadlineExceeded as exc:
+            raise SupervisorError(str(exc)) from exc
         return process.pid
+
+    def _wait_port_free(self, component: str, address: str) -> None:
+        """A listener that is going away (a server still shutting down) gets a few seconds;
+        one that stays is named in the error."""
+        try:
+            wait_until(lambda: port_is_free(address), PORT_RELEASE_SECONDS, f"{address} to be free")
+        except DeadlineExceeded:
+            holders = ", ".join(listeners_of(split_address(address)[1])) or "another process"
+            raise SupervisorError(
+                f"{component}: cannot listen on {address}: {holders} is listening there "
+                f"(waited {PORT_RELEASE_SECONDS:g} s). Stop it, or set "
+                f"{self._address_setting(component)} to another address."
+            ) from None
+
+    def _address_setting(self, component: str) -> str:
+        if component == "gateway":
+            return config.GATEWAY_ADDRESS.name
+        return f"{config.SMTP_HOST.name}/{config.SMTP_PORT.name}"
+
+    def wait_listening(self, component: str, timeout: float = 60.0) -> str | None:
+        """After `start`: the address once the component accepts connections (None for a
+        component without one). Raises with its last log lines if it exits first."""
+        address = self.listen_address(component)
+        if address is None:
+            return None
+
+        def listening() -> bool:
+            if self.pid(component) is None:
+                raise SupervisorError(
+                    f"{component} exited while starting; the end of "
+                    f"{self.log_file(component)}:\n{_last_lines(self.log_file(component))}"
+                )
+            return accepts_connections(address)
+
+        try:
+            wait_until(listening, timeout, f"{component} to listen on {address}", interval=0.2)
+        except DeadlineExceeded as exc:
+            raise SupervisorError(f"{exc}; see {self.log_file(component)}") from exc
+        return address
 
     def stop(self, component: str, timeout: float = 20.0) -> bool:
         """Graceful stop (SIGTERM: in-flight workers finish), SIGKILL after `timeout`."""

@@ -24,6 +24,10 @@ from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL, make_url
 
 from shared import config
+from shared.waiting import DeadlineExceeded, wait_until
+
+# How long a new vhost may take to serve connections before the run gives up.
+VHOST_READY_SECONDS = 30.0
 
 HOW_TO_START = """\
 Integration tests need RabbitMQ, PostgreSQL and Redis, and not all answered:
@@ -95,6 +99,15 @@ def _with_vhost(uri: str, vhost: str) -> str:
     return parts._replace(path="/" + urllib.parse.quote(vhost, safe="")).geturl()
 
 
+def _rabbitmqctl(ctl: str, *args: str, check: bool = True) -> None:
+    done = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise RuntimeError(
+            f"rabbitmqctl {' '.join(args)} failed ({done.returncode}): "
+            f"{(done.stderr or done.stdout).strip()}"
+        )
+
+
 def _vhost_admin(uri: str) -> tuple[Callable[[str], None], Callable[[str], None]]:
     """Create/delete vhosts via the management API if it answers, else via rabbitmqctl."""
     parts = urllib.parse.urlsplit(uri)
@@ -114,15 +127,11 @@ def _vhost_admin(uri: str) -> tuple[Callable[[str], None], Callable[[str], None]
             ) from None
 
         def create(vhost: str) -> None:
-            subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
-            subprocess.run(
-                [ctl, "-q", "set_permissions", "-p", vhost, auth[0], ".*", ".*", ".*"],
-                check=True,
-                capture_output=True,
-            )
+            _rabbitmqctl(ctl, "add_vhost", vhost)
+            _rabbitmqctl(ctl, "set_permissions", "-p", vhost, auth[0], ".*", ".*", ".*")
 
         def delete(vhost: str) -> None:
-            subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
+            _rabbitmqctl(ctl, "delete_vhost", vhost, check=False)
 
         return create, delete
 
@@ -143,22 +152,53 @@ def _vhost_admin(uri: str) -> tuple[Callable[[str], None], Callable[[str], None]
     return create_api, delete_api
 
 
+def _vhost_serves(uri: str) -> str | None:
+    """None once a connection to the vhost opens and a channel on it declares a queue;
+    else the broker's answer (e.g. "vhost ... not found", "vhost ... is down")."""
+    try:
+        with Connection(uri, connect_timeout=3) as conn:
+            channel = conn.channel()
+            channel.queue_declare(queue="", exclusive=True, auto_delete=True)
+            channel.close()
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def wait_until_vhost_serves(uri: str, vhost: str, timeout: float = VHOST_READY_SECONDS) -> None:
+    """The add_vhost/PUT that created the vhost returning is not the broker serving it: a
+    vhost's processes start asynchronously (on every node of a cluster), and a run that
+    connected at once once failed with "vhost ... not found". Wait until it serves."""
+    last: list[str | None] = [None]
+
+    def serves() -> bool:
+        last[0] = _vhost_serves(uri)
+        return last[0] is None
+
+    try:
+        wait_until(serves, timeout, f"RabbitMQ vhost {vhost} to accept connections", 0.2)
+    except DeadlineExceeded as exc:
+        raise RuntimeError(f"{exc}; the broker's last answer: {last[0]}") from None
+
+
 @contextmanager
 def _run_on(
     server: URL, amqp_base: str, redis_url: str, make_vhost: bool
 ) -> Iterator[RunEnvironment]:
     run_id = uuid.uuid4().hex[:10]
     database = f"cvt_test_{run_id}"
+    vhost = f"cvt-test-{run_id}"
     admin = create_engine(server, poolclass=pool.NullPool, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{database}"'))
     amqp_uri = amqp_base
     delete_vhost: Callable[[str], None] | None = None
-    if make_vhost:
-        create_vhost, delete_vhost = _vhost_admin(amqp_base)
-        create_vhost(f"cvt-test-{run_id}")
-        amqp_uri = _with_vhost(amqp_base, f"cvt-test-{run_id}")
     try:
+        if make_vhost:
+            create_vhost, delete_vhost = _vhost_admin(amqp_base)
+            create_vhost(vhost)
+            amqp_uri = _with_vhost(amqp_base, vhost)
+            wait_until_vhost_serves(amqp_uri, vhost)
         yield RunEnvironment(
             database_url=server.set(database=database).render_as_string(hide_password=False),
             amqp_uri=amqp_uri,
@@ -171,7 +211,7 @@ def _run_on(
             conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         admin.dispose()
         if delete_vhost is not None:
-            delete_vhost(f"cvt-test-{run_id}")
+            delete_vhost(vhost)
 
 
 @contextmanager

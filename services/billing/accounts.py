@@ -1,7 +1,14 @@
-"""Billing accounts: one per organization, opened when identity announces the organization."""
+"""Billing accounts: one per organization, opened when identity announces the organization.
+
+Billing knows which organizations exist from their accounts. Identity's
+`organization.created` may still be on its way for an organization created a moment ago,
+so where an account is missing billing asks identity before refusing, and opens the
+account then if identity knows the organization (the event, when it comes, finds it open).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +20,7 @@ from services.billing.settings import DEFAULTS, GRACE_PERIOD_DAYS
 from shared.authorization import VIEW_ORGANIZATION, authorize
 from shared.errors import NotFound, ValidationFailed
 from shared.ids import cuid, is_cuid
+from shared.rpc import call
 from shared.settings import get_setting
 from shared.unit_of_work import UnitOfWork
 
@@ -48,14 +56,61 @@ def open_billing_account(uow: UnitOfWork, organization_id: str) -> bool:
     return True
 
 
-def get_billing_account(uow: UnitOfWork, organization_id: str) -> dict[str, Any]:
-    authorize(organization_id, VIEW_ORGANIZATION)
-    account = uow.session.scalar(
-        select(BillingAccount).where(BillingAccount.organization_id == organization_id)
-    )
+OrganizationLookup = Callable[[str], bool]
+"""Whether identity knows an organization id (see `organization_in_identity`)."""
+
+# Below the gateway's RPC deadline (10 s), so a silent identity is a 503 from billing's
+# answer, not a gateway timeout with billing still working behind it.
+IDENTITY_TIMEOUT_SECONDS = 5.0
+# Ids are CUIDs; anything else is echoed back shortened and escaped.
+SHOWN_ID_LENGTH = 40
+
+
+def organization_not_found(organization_id: str) -> NotFound:
+    shown = ascii(organization_id[:SHOWN_ID_LENGTH])[1:-1]
+    return NotFound(f"organization {shown} not found", {"organization_id": ["not found"]})
+
+
+def organization_in_identity(identity: Any, organization_id: str) -> bool:
+    """Ask identity (an RpcProxy, called as the suite itself) whether it knows the id."""
+    try:
+        call(identity.get_organization, organization_id, timeout=IDENTITY_TIMEOUT_SECONDS)
+    except NotFound:
+        return False
+    return True
+
+
+def account_for(
+    uow: UnitOfWork,
+    organization_id: str,
+    ask_identity: OrganizationLookup | None = None,
+    *,
+    lock: bool = False,
+) -> BillingAccount:
+    """The organization's account, or NotFound naming the organization. Without an account
+    here, `ask_identity` (when given) decides: an organization identity knows gets its
+    account now. `lock` takes the account's row lock (balance changes)."""
+    if not is_cuid(organization_id):
+        raise organization_not_found(organization_id)
+    account = _account_row(uow, organization_id, lock)
+    if account is None and ask_identity is not None and ask_identity(organization_id):
+        open_billing_account(uow, organization_id)
+        account = _account_row(uow, organization_id, lock)
     if account is None:
-        raise NotFound("billing account not found", {"organization_id": ["no billing account"]})
-    return BillingAccountSchema().dump(account)
+        raise organization_not_found(organization_id)
+    return account
+
+
+def _account_row(uow: UnitOfWork, organization_id: str, lock: bool) -> BillingAccount | None:
+    statement = select(BillingAccount).where(BillingAccount.organization_id == organization_id)
+    return uow.session.scalar(statement.with_for_update() if lock else statement)
+
+
+def get_billing_account(
+    uow: UnitOfWork, organization_id: str, ask_identity: OrganizationLookup | None = None
+) -> dict[str, Any]:
+    authorize(organization_id, VIEW_ORGANIZATION)
+    return BillingAccountSchema().dump(account_for(uow, organization_id, ask_identity))
 
 
 STATUS_EVENTS = {

@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from services.billing.accounts import OrganizationLookup, account_for
 from services.billing.models import Service, ServiceStatus, ServiceType
 from services.billing.schemas import ServiceChangeSchema, ServiceCreateSchema, ServiceSchema
 from shared.authorization import VIEW_SERVICES, authorize, require_staff
 from shared.clock import utcnow
 from shared.errors import Conflict, NotFound
+from shared.ids import is_cuid
 from shared.schemas import load
 from shared.unit_of_work import UnitOfWork
 
@@ -21,9 +23,16 @@ SERIAL_TAKEN = Conflict(
 )
 
 
-def add_service(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def add_service(
+    uow: UnitOfWork,
+    organization_id: str,
+    data: dict[str, Any],
+    ask_identity: OrganizationLookup | None = None,
+) -> dict[str, Any]:
+    """Staff lease a service to an organization that exists (NotFound otherwise)."""
     require_staff()
     fields = load(ServiceCreateSchema(), data)
+    account_for(uow, organization_id, ask_identity)
     service = Service(
         organization_id=organization_id,
         type=ServiceType(fields["type"]),
@@ -46,7 +55,9 @@ def _flush_or_serial_conflict(uow: UnitOfWork) -> None:
 
 
 def _service(uow: UnitOfWork, service_id: str) -> Service:
-    service = uow.session.get(Service, service_id, with_for_update=True)
+    service = (
+        uow.session.get(Service, service_id, with_for_update=True) if is_cuid(service_id) else None
+    )
     if service is None:
         raise NotFound("service not found", {"service_id": ["not found"]})
     return service
@@ -75,8 +86,11 @@ def change_service(uow: UnitOfWork, service_id: str, action: str, data: dict) ->
     return ServiceSchema().dump(service)
 
 
-def list_services(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
+def list_services(
+    uow: UnitOfWork, organization_id: str, ask_identity: OrganizationLookup | None = None
+) -> list[dict[str, Any]]:
     authorize(organization_id, VIEW_SERVICES)
+    account_for(uow, organization_id, ask_identity)
     services = uow.session.scalars(
         select(Service)
         .where(Service.organization_id == organization_id)

@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.billing import settings
+from services.billing.accounts import OrganizationLookup, account_for
 from services.billing.models import (
     AppliedPayment,
     BillingAccount,
@@ -49,7 +50,7 @@ from shared.authorization import VIEW_BILLING, authorize, require_staff
 from shared.clock import utcnow
 from shared.dependencies import Store
 from shared.errors import Conflict, NotFound
-from shared.ids import cuid
+from shared.ids import cuid, is_cuid
 from shared.money import format_cents, prorate, round_cents
 from shared.schemas import load
 from shared.tokens import new_secret
@@ -308,7 +309,9 @@ def _finalize(uow: UnitOfWork, invoice: Invoice, lines: list[Line]) -> None:
 def void_invoice(uow: UnitOfWork, invoice_id: str) -> dict[str, Any]:
     """Staff: cancel an unpaid finalized invoice. It stays on record, marked VOID."""
     require_staff()
-    invoice = uow.session.get(Invoice, invoice_id, with_for_update=True)
+    invoice = (
+        uow.session.get(Invoice, invoice_id, with_for_update=True) if is_cuid(invoice_id) else None
+    )
     if invoice is None:
         raise NotFound("invoice not found", {"invoice_id": ["not found"]})
     if invoice.finalized_at is None or invoice.status == InvoiceStatus.VOID:
@@ -327,19 +330,15 @@ def void_invoice(uow: UnitOfWork, invoice_id: str) -> dict[str, Any]:
     return InvoiceSchema().dump(invoice)
 
 
-def _account_of(uow: UnitOfWork, organization_id: str) -> BillingAccount:
-    account = uow.session.scalar(
-        select(BillingAccount).where(BillingAccount.organization_id == organization_id)
-    )
-    if account is None:
-        raise NotFound("billing account not found", {"organization_id": ["no billing account"]})
-    return account
-
-
-def list_invoices(uow: UnitOfWork, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
+def list_invoices(
+    uow: UnitOfWork,
+    organization_id: str,
+    query: dict[str, Any],
+    ask_identity: OrganizationLookup | None = None,
+) -> dict[str, Any]:
     authorize(organization_id, VIEW_BILLING)
     page = load(InvoiceQuerySchema(), query)
-    account = _account_of(uow, organization_id)
+    account = account_for(uow, organization_id, ask_identity)
     statement = select(Invoice).where(
         Invoice.billing_account_id == account.id, Invoice.finalized_at.is_not(None)
     )
@@ -352,10 +351,15 @@ def list_invoices(uow: UnitOfWork, organization_id: str, query: dict[str, Any]) 
     return {"items": InvoiceSchema(many=True).dump(rows), "total": total}
 
 
-def get_invoice(uow: UnitOfWork, organization_id: str, invoice_id: str) -> dict[str, Any]:
+def get_invoice(
+    uow: UnitOfWork,
+    organization_id: str,
+    invoice_id: str,
+    ask_identity: OrganizationLookup | None = None,
+) -> dict[str, Any]:
     authorize(organization_id, VIEW_BILLING)
-    account = _account_of(uow, organization_id)
-    invoice = uow.session.get(Invoice, invoice_id)
+    account = account_for(uow, organization_id, ask_identity)
+    invoice = uow.session.get(Invoice, invoice_id) if is_cuid(invoice_id) else None
     if invoice is None or invoice.billing_account_id != account.id or invoice.finalized_at is None:
         raise NotFound("invoice not found", {"invoice_id": ["not found"]})
     detail = InvoiceDetailSchema().dump(invoice)

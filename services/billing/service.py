@@ -23,6 +23,7 @@ class BillingService(ServiceBase):
     name = "billing"
     db = Database("billing", tables)
     metering = RpcProxy("metering")
+    identity = RpcProxy("identity")
 
     @event_handler("identity", "organization.created")
     def open_account_for_new_organization(self, payload: dict[str, Any]) -> None:
@@ -51,7 +52,7 @@ class BillingService(ServiceBase):
     @rpc
     def get_billing_account(self, organization_id: str) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return accounts.get_billing_account(uow, organization_id)
+            return accounts.get_billing_account(uow, organization_id, self._known_to_identity)
 
     @rpc
     def run_billing(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,6 +65,10 @@ class BillingService(ServiceBase):
     def _release_usage(self, invoice_id: str) -> int:
         with self.call_context.as_system():
             return self.metering.release_usage(invoice_id)
+
+    def _known_to_identity(self, organization_id: str) -> bool:
+        with self.call_context.as_system():
+            return accounts.organization_in_identity(self.identity, organization_id)
 
     @rpc
     def run_overdue(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -78,12 +83,12 @@ class BillingService(ServiceBase):
     @rpc
     def list_invoices(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return invoicing.list_invoices(uow, organization_id, query)
+            return invoicing.list_invoices(uow, organization_id, query, self._known_to_identity)
 
     @rpc
     def get_invoice(self, organization_id: str, invoice_id: str) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return invoicing.get_invoice(uow, organization_id, invoice_id)
+            return invoicing.get_invoice(uow, organization_id, invoice_id, self._known_to_identity)
 
     @rpc
     def void_invoice(self, invoice_id: str) -> dict[str, Any]:
@@ -93,17 +98,17 @@ class BillingService(ServiceBase):
     @rpc
     def issue_credit(self, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return settlement.issue_credit(uow, organization_id, data)
+            return settlement.issue_credit(uow, organization_id, data, self._known_to_identity)
 
     @rpc
     def list_credits(self, organization_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as uow:
-            return settlement.list_credits(uow, organization_id)
+            return settlement.list_credits(uow, organization_id, self._known_to_identity)
 
     @rpc
     def add_service(self, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return catalog.add_service(uow, organization_id, data)
+            return catalog.add_service(uow, organization_id, data, self._known_to_identity)
 
     @rpc
     def change_service(self, service_id: str, action: str, data: dict[str, Any]) -> dict:
@@ -113,7 +118,7 @@ class BillingService(ServiceBase):
     @rpc
     def list_services(self, organization_id: str) -> list[dict[str, Any]]:
         with self.db.transaction() as uow:
-            return catalog.list_services(uow, organization_id)
+            return catalog.list_services(uow, organization_id, self._known_to_identity)
 
     @rpc
     def get_settings(self) -> dict[str, Any]:

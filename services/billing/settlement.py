@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.billing.accounts import change_status
+from services.billing.accounts import OrganizationLookup, account_for, change_status
 from services.billing.models import (
     AppliedPayment,
     BillingAccount,
@@ -123,17 +123,16 @@ def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:
     return True
 
 
-def issue_credit(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def issue_credit(
+    uow: UnitOfWork,
+    organization_id: str,
+    data: dict[str, Any],
+    ask_identity: OrganizationLookup | None = None,
+) -> dict[str, Any]:
     """Staff: a correction in the client's favour; used on their next invoices."""
     ctx = require_staff()
     fields = load(CreditCreateSchema(), data)
-    account = uow.session.scalar(
-        select(BillingAccount)
-        .where(BillingAccount.organization_id == organization_id)
-        .with_for_update()
-    )
-    if account is None:
-        raise NotFound("billing account not found", {"organization_id": ["no billing account"]})
+    account = account_for(uow, organization_id, ask_identity, lock=True)
     credit = Credit(
         billing_account_id=account.id,
         amount=fields["amount"],
@@ -153,12 +152,14 @@ def issue_credit(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) ->
     return CreditSchema().dump(credit)
 
 
-def list_credits(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
+def list_credits(
+    uow: UnitOfWork, organization_id: str, ask_identity: OrganizationLookup | None = None
+) -> list[dict[str, Any]]:
     authorize(organization_id, VIEW_BILLING)
+    account = account_for(uow, organization_id, ask_identity)
     credits = uow.session.scalars(
         select(Credit)
-        .join(BillingAccount, BillingAccount.id == Credit.billing_account_id)
-        .where(BillingAccount.organization_id == organization_id)
+        .where(Credit.billing_account_id == account.id)
         .order_by(Credit.created_at.desc())
     ).all()
     return CreditSchema(many=True).dump(credits)

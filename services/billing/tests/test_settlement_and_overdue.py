@@ -536,18 +536,19 @@ def test_a_credit_for_an_organization_without_account_is_not_found(unit_of_work,
 def test_a_hardware_serial_is_on_one_active_service_at_a_time(unit_of_work, as_user) -> None:
     serial = f"SN-{cuid()}"
     terminal = {"type": "POS_TERMINAL", "name": "Till", "monthly_fee": 3000}
+    one, other, third = (make_account(unit_of_work).organization_id for _ in range(3))
     with as_user(is_staff=True):
         with unit_of_work("billing") as uow:
-            first = catalog.add_service(uow, cuid(), {**terminal, "hardware_serial": serial})
+            first = catalog.add_service(uow, one, {**terminal, "hardware_serial": serial})
 
         with pytest.raises(Conflict) as raised, unit_of_work("billing") as uow:
-            catalog.add_service(uow, cuid(), {**terminal, "hardware_serial": serial})
+            catalog.add_service(uow, other, {**terminal, "hardware_serial": serial})
         assert "hardware_serial" in raised.value.fields
 
         with unit_of_work("billing") as uow:
             catalog.change_service(uow, first["id"], "cancel", {})
         with unit_of_work("billing") as uow:
-            second = catalog.add_service(uow, cuid(), {**terminal, "hardware_serial": serial})
+            second = catalog.add_service(uow, third, {**terminal, "hardware_serial": serial})
 
     assert second["hardware_serial"] == serial
     assert second["status"] == "ACTIVE"
@@ -641,10 +642,11 @@ def test_a_terminal_leased_elsewhere_meanwhile_stays_suspended_on_payment(
         uow.session.get(Service, late_account["active"][0]).hardware_serial = serial
     with as_system():
         run_overdue(unit_of_work, SUSPEND)
+    elsewhere = make_account(unit_of_work).organization_id
     with as_user(is_staff=True), unit_of_work("billing") as uow:
         catalog.add_service(
             uow,
-            cuid(),
+            elsewhere,
             {
                 "type": "POS_TERMINAL",
                 "name": "Re-leased",
