@@ -99,13 +99,43 @@ def _with_vhost(uri: str, vhost: str) -> str:
     return parts._replace(path="/" + urllib.parse.quote(vhost, safe="")).geturl()
 
 
-def _rabbitmqctl(ctl: str, *args: str, check: bool = True) -> None:
+def _rabbitmqctl(ctl: str, *args: str, check: bool = True) -> str:
     done = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, timeout=120)
     if check and done.returncode != 0:
         raise RuntimeError(
             f"rabbitmqctl {' '.join(args)} failed ({done.returncode}): "
             f"{(done.stderr or done.stdout).strip()}"
         )
+    return done.stdout
+
+
+def queue_depths(uri: str) -> dict[str, int]:
+    """Messages (ready and unacknowledged) in every queue of the URI's vhost, through the
+    management API if it answers, else rabbitmqctl."""
+    parts = urllib.parse.urlsplit(uri)
+    vhost = urllib.parse.unquote(parts.path[1:]) or "/"
+    auth = (
+        urllib.parse.unquote(parts.username or "guest"),
+        urllib.parse.unquote(parts.password or "guest"),
+    )
+    try:
+        response = requests.get(
+            f"http://{parts.hostname}:15672/api/queues/{urllib.parse.quote(vhost, safe='')}",
+            params={"columns": "name,messages"},
+            auth=auth,
+            timeout=5,
+        )
+        response.raise_for_status()
+        return {queue["name"]: int(queue.get("messages") or 0) for queue in response.json()}
+    except requests.RequestException:
+        ctl = shutil.which("rabbitmqctl")
+        if ctl is None:
+            raise RuntimeError("neither the management API nor rabbitmqctl answers") from None
+        listing = _rabbitmqctl(
+            ctl, "list_queues", "-p", vhost, "--no-table-headers", "name", "messages"
+        )
+        rows = (line.rsplit("\t", 1) for line in listing.splitlines() if "\t" in line)
+        return {name: int(messages) for name, messages in rows}
 
 
 def _vhost_admin(uri: str) -> tuple[Callable[[str], None], Callable[[str], None]]:

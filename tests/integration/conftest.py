@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, pool, text
 
 from ops.processes import Supervisor
 from ops.seed import seed
-from shared.waiting import wait_until
-from tests.harness import RunEnvironment
+from shared.waiting import DeadlineExceeded, wait_until
+from tests.harness import RunEnvironment, queue_depths
 
 ALLOWED_ORIGIN = "https://app.cvt.test"
 MAX_BODY_BYTES = 64 * 1024
@@ -159,8 +159,26 @@ def suite(
     try:
         supervisor.wait_ready(timeout=120)
         yield Suite(supervisor, supervisor.gateway_url, test_environment)
+        assert_nothing_left_in_queues(test_environment.amqp_uri)
     finally:
         supervisor.stop_all()
+
+
+def assert_nothing_left_in_queues(amqp_uri: str) -> None:
+    """Nothing accepted may sit unhandled: once the tests are done, every message is
+    handled or parked (retry queues hand theirs back within a second here)."""
+
+    def waiting() -> dict[str, int]:
+        return {
+            name: count
+            for name, count in queue_depths(amqp_uri).items()
+            if count and not name.endswith(".dead-letters")
+        }
+
+    try:
+        wait_until(lambda: not waiting(), 60, "every queue of the suite to be empty")
+    except DeadlineExceeded as exc:
+        raise AssertionError(f"messages left unhandled after the tests: {waiting()}") from exc
 
 
 @pytest.fixture
