@@ -1,0 +1,568 @@
+"""Schemathesis against the live `/v1/openapi.json`: every operation gets generated input
+(valid, schema-breaking, and valid with a hostile string planted: NUL, a lone surrogate,
+CR/LF), sent anonymously, as the OWNER of an organization and as staff. Whatever is sent,
+the answer is never 5xx, and every 4xx is JSON in the one error shape.
+
+Path parameters name real things (the owner's fresh organization, its API key, invitation,
+membership, a leased service, an event type), so cases reach the handlers rather than stop
+at a 403 or 404; staff also get made-up ids, since they may name any organization.
+
+Findings are collected rather than raised inside Hypothesis: nothing is shrunk (each case is
+a round trip through the suite), and a failure reads as one line per operation and fault,
+with the first input that caused it and the error the suite logged for it.
+
+The run keeps off what later tests rely on:
+- Every request leaves from 127.0.0.2, so the failed sign-ins it provokes count against
+  that address, never against 127.0.0.1, where every other test signs in.
+- The owner is a throwaway person, and each operation gets a fresh organization (with an
+  API key, an invitation, a leased service): deleting it, transferring it or demoting
+  oneself spoils only that operation's own organization.
+- Operations that end the caller's session (sign-out, sign-out everywhere, password change)
+  run for the owner as a throwaway person each; staff skip them, since the staff user is
+  shared with later tests and nothing in them is staff's own.
+- Billing settings that staff cases change are put back as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
+from itertools import count
+from typing import Any
+
+import hypothesis
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from requests.adapters import HTTPAdapter
+from schemathesis import APIOperation, Case, GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Ok
+
+from ops.processes import COMPONENTS
+from tests.integration.conftest import STAFF_EMAIL, Person, Suite
+
+pytestmark = pytest.mark.integration
+
+# Cases per operation, per way of calling it, per kind of input (see KINDS).
+EXAMPLES = int(os.environ.get("CVT_FUZZ_EXAMPLES", "10"))
+# Public operations are open to anyone: they get more. Anonymous cases for the others all
+# end at authentication, which a few cases cover.
+PUBLIC_EXAMPLES = 2 * EXAMPLES
+AUTHENTICATION_EXAMPLES = max(2, EXAMPLES // 3)
+# Only stops a hang: the gateway answers 503 itself when a service does not answer.
+REQUEST_TIMEOUT_SECONDS = 120
+FUZZ_SOURCE_ADDRESS = "127.0.0.2"
+SESSION_ENDING = frozenset(
+    {"POST /v1/auth/sign-out", "POST /v1/auth/sign-out-everywhere", "POST /v1/auth/password"}
+)
+# Valid input, schema-breaking input, and valid input with a hostile string planted.
+HOSTILE = "hostile"
+KINDS = (GenerationMode.POSITIVE.value, GenerationMode.NEGATIVE.value, HOSTILE)
+HOSTILE_STRINGS = (
+    "\x00",
+    "a\x00b",  # PostgreSQL text cannot hold NUL
+    "\ud800",
+    "x\udfffy",  # lone surrogates: valid JSON escapes, no UTF-8 encoding
+    "a\r\nBcc: x@example.com",  # header injection, for what ends up in an email
+)
+SERVICE_ACTIONS = ("suspend", "reactivate", "cancel")
+USAGE_BATCH = "POST /v1/usage-events"
+NOT_LET_IN = frozenset({401, 403})
+ERROR_KEYS = {"code", "message", "request_id", "fields"}
+_LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception|Violation|Fault|Timeout)\b.*")
+_EXCEPTION_NAME = re.compile(r"\b(\w+(?:Error|Exception|Violation|Fault|Timeout))\b")
+
+
+# What every answer is checked for
+
+
+def one_error_shape(ctx: Any, response: schemathesis.Response, case: Case) -> None:
+    """A 4xx is JSON: {"error": {"code", "message", "request_id"[, "fields"]}}, nothing else."""
+    if not 400 <= response.status_code < 500:
+        return
+    content_type = (response.headers.get("content-type") or [""])[0]
+    assert content_type.startswith("application/json"), f"4xx as {content_type or 'no type'}"
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise AssertionError(f"4xx body is not JSON: {response.content[:80]!r}") from exc
+    if is_refused_usage_batch(case, response.status_code, body):
+        return
+    assert isinstance(body, dict) and set(body) == {"error"}, f"not the error shape: {body!r:.200}"
+    error = body["error"]
+    assert isinstance(error, dict) and set(error) <= ERROR_KEYS, f"error holds {error!r:.200}"
+    for key in ("code", "message", "request_id"):
+        assert isinstance(error.get(key), str), f"error.{key} missing: {error!r:.200}"
+    assert isinstance(error.get("fields", {}), dict), f"error.fields: {error!r:.200}"
+
+
+def is_refused_usage_batch(case: Case, status: int, body: Any) -> bool:
+    """The README's one exception: a usage batch without a valid event is a 422 answered
+    event by event, in the shape of the 202."""
+    return (
+        case.operation.label == USAGE_BATCH
+        and status == 422
+        and isinstance(body, dict)
+        and set(body) == {"accepted", "rejected", "results"}
+        and body["accepted"] == 0
+        and isinstance(body["results"], list)
+    )
+
+
+CHECKS = [not_a_server_error, one_error_shape]
+
+
+# Sending
+
+
+class FromAddress(HTTPAdapter):
+    """Connections that leave from a given loopback address."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def fuzz_http_session() -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", FromAddress(FUZZ_SOURCE_ADDRESS))
+    # A cookie one answer sets (a session, a device) must not carry over to the next case.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def load_schema(suite: Suite, *, generate_credentials: bool) -> Any:
+    """The schema as the gateway serves it. Anonymous cases make up credentials of every
+    kind (the authentication layer gets fuzzed too); signed-in cases carry only ours."""
+    config = schemathesis.Config.from_dict(
+        {"generation": {"with-security-parameters": generate_credentials}}
+    )
+    return schemathesis.openapi.from_url(suite.url + "/v1/openapi.json", config=config, timeout=15)
+
+
+@dataclass(frozen=True)
+class Finding:
+    caller: str
+    operation: str
+    problem: str
+    request_id: str
+    sent: str
+
+
+@dataclass
+class Fuzzer:
+    """Sends generated cases for one operation after another and keeps what went wrong."""
+
+    suite: Suite
+    caller: str
+    schema: Any
+    http: requests.Session = field(default_factory=fuzz_http_session)
+    findings: list[Finding] = field(default_factory=list)
+    answers: Counter[tuple[str, int]] = field(default_factory=Counter)
+    _ids: Iterator[int] = field(default_factory=count)
+
+    def operations(self) -> list[APIOperation]:
+        return [
+            result.ok() for result in self.schema.get_all_operations() if isinstance(result, Ok)
+        ]
+
+    def fuzz(
+        self,
+        operation: APIOperation,
+        credentials: dict[str, str],
+        path_values: dict[str, str] | None = None,
+        *,
+        examples: int = EXAMPLES,
+        kinds: tuple[str, ...] = KINDS,
+        variant: str = "",
+    ) -> None:
+        for kind in kinds:
+            if kind == HOSTILE and "requestBody" not in operation.definition.raw:
+                continue
+            strategy = cases_of(operation, kind, path_values)
+            # Its own seed per caller, operation and kind: reproducible, and not the same
+            # draws for every operation of a similar shape.
+            seed = seed_of(self.caller, operation.label, kind, variant)
+            try:
+                run_examples(strategy, examples, seed, lambda case: self.send(case, credentials))
+            except Unsatisfiable:
+                # Nothing in the operation can be made invalid (no parameters, no body),
+                # or its body holds no string.
+                assert kind in (GenerationMode.NEGATIVE.value, HOSTILE), operation.label
+
+    def send(self, case: Case, credentials: dict[str, str]) -> None:
+        request_id = f"fuzz-{self.caller}-{next(self._ids)}"
+        headers = {**credentials, "X-Request-Id": request_id}
+        try:
+            response = case.call(
+                base_url=self.suite.url,
+                session=self.http,
+                headers=headers,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+        except requests.RequestException as exc:
+            self.note(case, f"no answer: {type(exc).__name__}", request_id)
+            return
+        self.answers[case.operation.label, response.status_code] += 1
+        try:
+            case.validate_response(response, checks=CHECKS, headers=headers)
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                self.note(case, problem_of(failure, response.status_code), request_id)
+
+    def note(self, case: Case, problem: str, request_id: str) -> None:
+        self.findings.append(
+            Finding(self.caller, case.operation.label, problem, request_id, describe(case))
+        )
+
+
+def cases_of(operation: APIOperation, kind: str, path_values: dict[str, str] | None) -> Any:
+    if kind == HOSTILE:
+        valid = operation.as_strategy(
+            generation_mode=GenerationMode.POSITIVE, path_parameters=path_values
+        )
+        return with_a_hostile_string(valid)
+    return operation.as_strategy(generation_mode=GenerationMode(kind), path_parameters=path_values)
+
+
+def with_a_hostile_string(cases: Any) -> Any:
+    """Valid cases with one string of the body replaced by one that has broken services
+    before: schemathesis seldom draws a NUL, and never a lone surrogate."""
+
+    @st.composite
+    def hostile(draw: st.DrawFn) -> Case:
+        case = draw(cases)
+        slots = string_slots(case.body)
+        hypothesis.assume(slots)
+        slot = draw(st.sampled_from(slots))
+        # A case of our own making: schemathesis would re-check a generated one against
+        # the schema, and its validator cannot read a lone surrogate.
+        return case.operation.Case(
+            path_parameters=case.path_parameters,
+            headers=case.headers,
+            cookies=case.cookies,
+            query=case.query,
+            body=replaced(case.body, slot, draw(st.sampled_from(HOSTILE_STRINGS))),
+            media_type=case.media_type,
+        )
+
+    return hostile()
+
+
+def string_slots(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Where strings are in a JSON value, as paths of keys and indexes."""
+    if isinstance(value, str):
+        return [path]
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return []
+    return [slot for key, item in items for slot in string_slots(item, (*path, key))]
+
+
+def replaced(value: Any, path: tuple[Any, ...], new: str) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: replaced(value[head], rest, new)}
+    return [
+        replaced(item, rest, new) if index == head else item for index, item in enumerate(value)
+    ]
+
+
+def seed_of(*parts: str) -> int:
+    return int.from_bytes(hashlib.blake2b(" ".join(parts).encode(), digest_size=8).digest())
+
+
+def run_examples(strategy: Any, examples: int, seed: int, send: Callable[[Case], None]) -> None:
+    """Bounded and reproducible: the same cases on every run, and no time limits."""
+
+    @hypothesis.seed(seed)
+    @settings(
+        max_examples=examples,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    @given(case=strategy)
+    def each(case: Case) -> None:
+        send(case)
+
+    each()
+
+
+def problem_of(failure: Exception, status: int) -> str:
+    if getattr(failure, "status_code", None):
+        return str(status)
+    return f"{status} {getattr(failure, 'title', '')}: {getattr(failure, 'message', failure)}"
+
+
+def describe(case: Case) -> str:
+    parts = [case.formatted_path]
+    if case.query:
+        parts.append(f"query={case.query!r}")
+    if case.body is not None and type(case.body).__name__ != "NotSet":
+        parts.append(f"body={case.body!r}")
+    return " ".join(parts)
+
+
+# What went wrong, in a few lines
+
+
+def cause_in_logs(logs: dict[str, list[str]], request_id: str) -> str:
+    """The error a component logged for this request, and the exception it ended in."""
+    marker = f"req={request_id}]"
+    for component, lines in logs.items():
+        for index, line in enumerate(lines):
+            if marker in line and " ERROR " in line:
+                message = line.split(": ", 1)[-1][:160]
+                return f"{component}: {message}{exception_after(lines, index)}"
+    return "(nothing logged at ERROR)"
+
+
+def exception_after(lines: list[str], index: int) -> str:
+    """The last line of the traceback printed under the log line at `index`, if any."""
+    last = ""
+    for line in lines[index + 1 :]:
+        if _LOG_LINE.match(line):
+            break
+        if _EXCEPTION_LINE.match(line.strip()):
+            last = line.strip()
+    return f" | {last[:200]}" if last else ""
+
+
+def kind_of(cause: str) -> str:
+    """The exception a cause names (its message varies with the input), else the cause."""
+    names = _EXCEPTION_NAME.findall(cause)
+    return names[-1] if names else cause[:80]
+
+
+def summary(findings: list[Finding], logs: dict[str, list[str]]) -> str:
+    """One line per operation and fault: how often, why, and the first input that did it."""
+    grouped: dict[tuple[str, str, str], list[Finding]] = {}
+    for finding in findings:
+        cause = cause_in_logs(logs, finding.request_id)
+        key = (finding.operation, finding.problem.split(":")[0], kind_of(cause))
+        grouped.setdefault(key, []).append(finding)
+    lines = []
+    for (operation, problem, _), group in sorted(grouped.items()):
+        first = group[0]
+        detail = f"\n      {first.problem[:300]}" if ":" in first.problem else ""
+        lines.append(
+            f"{problem} {operation} x{len(group)} req={first.request_id}: "
+            f"{cause_in_logs(logs, first.request_id)}\n      sent: {first.sent[:300]}{detail}"
+        )
+    return "\n".join(lines)
+
+
+def read_logs(suite: Suite) -> dict[str, list[str]]:
+    return {component: suite.log_text(component).splitlines() for component in COMPONENTS}
+
+
+def assert_no_findings(fuzzer: Fuzzer) -> None:
+    if fuzzer.findings:
+        pytest.fail(
+            f"{len(fuzzer.findings)} of {sum(fuzzer.answers.values())} cases sent as "
+            f"{fuzzer.caller} went wrong:\n{summary(fuzzer.findings, read_logs(fuzzer.suite))}",
+            pytrace=False,
+        )
+
+
+def assert_let_in(fuzzer: Fuzzer, operations: list[APIOperation]) -> None:
+    """Cases reached the handlers, not only authentication: else the run proves little."""
+    let_in = {label for label, status in fuzzer.answers if status not in NOT_LET_IN}
+    kept_out = sorted({op.label for op in operations} - let_in)
+    assert not kept_out, f"only 401/403 as {fuzzer.caller} for {kept_out}"
+
+
+# Operations by who may call them
+
+
+def is_public(operation: APIOperation) -> bool:
+    return operation.definition.raw.get("security") == []
+
+
+def is_terminal_only(operation: APIOperation) -> bool:
+    return operation.definition.raw.get("security") == [{"apiKey": []}]
+
+
+def is_staff_only(operation: APIOperation) -> bool:
+    return operation.path.startswith("/v1/admin/")
+
+
+def path_params(operation: APIOperation) -> set[str]:
+    return {parameter.name for parameter in operation.path_parameters}
+
+
+@dataclass
+class World:
+    """What an operation's path parameters name, made afresh for each operation so that
+    what its cases do (delete, transfer, demote, revoke, cancel) spoils nothing else."""
+
+    suite: Suite
+    owner: Person
+    staff: Person
+    _event_type: str = ""
+
+    def path_values(self, operation: APIOperation) -> list[dict[str, str]]:
+        """One set of values per run of the operation: `action` takes each of its words."""
+        names = path_params(operation)
+        values: dict[str, str] = {}
+        if names & {"org_id", "api_key_id", "invitation_id", "member_id", "service_id"}:
+            values = self.organization_with(names)
+        if "name" in names:
+            values["name"] = self.event_type()
+        values = {name: value for name, value in values.items() if name in names}
+        if "action" in names:
+            return [{**values, "action": action} for action in SERVICE_ACTIONS]
+        return [values]
+
+    def organization_with(self, names: set[str]) -> dict[str, str]:
+        org_id = self.suite.new_org(self.owner)["id"]
+        values = {"org_id": org_id}
+        if "api_key_id" in names:
+            values["api_key_id"] = self.api_key(org_id)[0]
+        if "invitation_id" in names:
+            invitation = {"email": f"i-{uuid.uuid4().hex[:8]}@example.co.zw"}
+            values["invitation_id"] = post(
+                self.suite, self.owner, f"/v1/organizations/{org_id}/invitations", invitation
+            )["id"]
+        if "member_id" in names:
+            values["member_id"] = get(
+                self.suite, self.owner, f"/v1/organizations/{org_id}/members"
+            )[0]["id"]
+        if "service_id" in names:
+            lease = {"type": "POS_TERMINAL", "name": "Till", "monthly_fee": 1500}
+            values["service_id"] = post(
+                self.suite, self.staff, f"/v1/admin/organizations/{org_id}/services", lease
+            )["id"]
+        return values
+
+    def api_key(self, org_id: str) -> tuple[str, str]:
+        """A key with every scope and room for every case under its rate limit."""
+        body = {
+            "name": "fuzz",
+            "scopes": ["pos:read", "pos:write", "usage:read", "usage:write"],
+            "rate_limit": 1_000_000,
+        }
+        created = post(self.suite, self.owner, f"/v1/organizations/{org_id}/api-keys", body)
+        return created["id"], created["key"]
+
+    def event_type(self) -> str:
+        """One of our own, so that retiring it changes nothing other tests use."""
+        if not self._event_type:
+            self._event_type = f"fuzz.t{uuid.uuid4().hex[:8]}"
+            body = {"name": self._event_type, "description": "fuzz"}
+            post(self.suite, self.staff, "/v1/admin/event-types", body)
+        return self._event_type
+
+
+def variant_of(path_values: dict[str, str]) -> str:
+    """What tells runs of one operation apart, ids aside (they change every run)."""
+    return path_values.get("action", "")
+
+
+def post(suite: Suite, person: Person, path: str, body: dict[str, Any]) -> Any:
+    response = suite.http("POST", path, json=body, headers=person.auth)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def get(suite: Suite, person: Person, path: str) -> Any:
+    response = suite.http("GET", path, headers=person.auth)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def world(suite: Suite) -> World:
+    return World(suite, owner=suite.new_person(), staff=suite.sign_in(STAFF_EMAIL))
+
+
+# The three ways of calling
+
+
+def test_anonymous_callers_never_get_a_server_error(suite: Suite) -> None:
+    fuzzer = Fuzzer(suite, "anonymous", load_schema(suite, generate_credentials=True))
+    operations = fuzzer.operations()
+    for operation in operations:
+        examples = PUBLIC_EXAMPLES if is_public(operation) else AUTHENTICATION_EXAMPLES
+        fuzzer.fuzz(operation, credentials={}, examples=examples)
+    assert_no_findings(fuzzer)
+    assert_let_in(fuzzer, [op for op in operations if is_public(op)])
+
+
+def test_an_owner_never_gets_a_server_error(suite: Suite, world: World) -> None:
+    fuzzer = Fuzzer(suite, "owner", load_schema(suite, generate_credentials=False))
+    # Public operations answer everyone alike: the anonymous run covers them.
+    operations = [op for op in fuzzer.operations() if not is_public(op)]
+    _, terminal_key = world.api_key(suite.new_org(world.owner)["id"])
+    for operation in operations:
+        if operation.label in SESSION_ENDING:
+            credentials = suite.new_person().auth
+        elif is_terminal_only(operation):
+            credentials = {"X-API-Key": terminal_key}
+        else:
+            credentials = world.owner.auth
+        for path_values in world.path_values(operation):
+            fuzzer.fuzz(operation, credentials, path_values, variant=variant_of(path_values))
+    assert_no_findings(fuzzer)
+    assert_let_in(fuzzer, [op for op in operations if not is_staff_only(op)])
+
+
+def test_staff_never_get_a_server_error(suite: Suite, world: World, staff: Person) -> None:
+    fuzzer = Fuzzer(suite, "staff", load_schema(suite, generate_credentials=False))
+    operations = [
+        op for op in fuzzer.operations() if not is_public(op) and op.label not in SESSION_ENDING
+    ]
+    saved_settings = billing_settings(suite, staff)
+    try:
+        for operation in operations:
+            for path_values in world.path_values(operation):
+                fuzzer.fuzz(operation, staff.auth, path_values, variant=variant_of(path_values))
+            if path_params(operation):
+                # Staff may name any organization, service or invoice: also ones that
+                # do not exist, or could not.
+                fuzzer.fuzz(
+                    operation, staff.auth, kinds=(GenerationMode.POSITIVE.value,), variant="any ids"
+                )
+    finally:
+        restore_billing_settings(suite, staff, saved_settings)
+    assert_no_findings(fuzzer)
+    assert_let_in(fuzzer, [op for op in operations if not is_terminal_only(op)])
+
+
+def billing_settings(suite: Suite, staff: Person) -> dict[str, Any]:
+    return get(suite, staff, "/v1/admin/billing-settings")
+
+
+def restore_billing_settings(suite: Suite, staff: Person, saved: dict[str, Any]) -> None:
+    """Back as they were: the values, and no price for an event type the run made up."""
+    restored = suite.http("PATCH", "/v1/admin/billing-settings", json=saved, headers=staff.auth)
+    assert restored.status_code == 200, restored.text
+    suite.sql(
+        "DELETE FROM billing.system_settings WHERE key LIKE 'price.%' AND NOT key = ANY(:kept)",
+        kept=[f"price.{name}" for name in saved["prices"]],
+    )
+    assert billing_settings(suite, staff) == saved
