@@ -57,7 +57,12 @@ def test_an_email_that_cannot_be_sent_is_retried_parked_and_replayed_after_the_f
             "POST", "/v1/auth/sign-up", json={"email": address, "password": PASSWORD}
         )
         assert signed_up.status_code < 300, signed_up.text
-        letters = wait_until(lambda: parked(suite, "notifications"), 60, "a parked email event")
+        # Emails of earlier tests still on their way are parked too while SMTP is away.
+        letters = wait_until(
+            lambda: [m for m in parked(suite, "notifications") if address.encode() in m.body],
+            60,
+            "the parked email event",
+        )
         assert letters[0].queue.startswith("evt-identity-user.registered--notifications.")
         retries = len(suite.supervisor.env["RETRY_DELAYS_SECONDS"].split(","))
         assert letters[0].attempts == retries + 1
@@ -70,12 +75,13 @@ def test_an_email_that_cannot_be_sent_is_retried_parked_and_replayed_after_the_f
         listing = ops(suite, "dead-letters")
         assert letters[0].id in listing
         ready = suite.http("GET", "/v1/ready").json()
-        assert ready["dead_letters"]["notifications"] == 1
+        assert ready["dead_letters"]["notifications"] >= 1
     finally:
         suite.supervisor.start("mailsink")
 
     replayed = ops(suite, "dead-letters", "replay", "notifications", letters[0].id)
     assert "notifications  1" in replayed
+    ops(suite, "dead-letters", "replay", "notifications", "--all")
     assert "Confirm" in suite.mail(address, "Confirm")["Subject"]
     wait_until(lambda: email_log(suite, address)[:1] == ("SENT",), 15, "the email log to say SENT")
     assert parked(suite, "notifications") == []
@@ -125,12 +131,16 @@ def test_a_poison_usage_message_is_parked_and_the_good_events_flow_past_it(suite
         30,
         "the storable events to be counted",
     )
-    letters = wait_until(lambda: parked(suite, "metering"), 30, "the poison to be parked")
+    letters = wait_until(
+        lambda: [m for m in parked(suite, "metering") if organization_id.encode() in m.body],
+        30,
+        "the poison to be parked",
+    )
     assert letters[0].queue == USAGE_QUEUE.name
     assert letters[0].attempts == 1, "a message at fault is parked at once, not retried"
     assert "events.1.idempotency_key" in letters[0].error
     assert "events.2.event_data" in letters[0].error
 
-    dropped = ops(suite, "dead-letters", "drop", "metering", "--all")
+    dropped = ops(suite, "dead-letters", "drop", "metering", letters[0].id)
     assert "metering  1" in dropped
-    assert parked(suite, "metering") == []
+    assert [m for m in parked(suite, "metering") if m.id == letters[0].id] == []
