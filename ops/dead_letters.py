@@ -57,7 +57,7 @@ def _show(args: argparse.Namespace) -> None:
     ]
     print(format_table(["field", "value"], fields))
     print("\nbody:")
-    print(letter.body.decode("utf-8", errors="replace"))
+    print(letter.body)
 
 
 def _target(args: argparse.Namespace) -> str | None:

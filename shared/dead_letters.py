@@ -157,7 +157,11 @@ class DeadLetter:
     attempts: int
     parked_at: str
     error: str
-    body: bytes
+    body: str
+
+
+def _text(body: bytes | str) -> str:
+    return body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
 
 
 def _as_dead_letter(service: str, message: Message) -> DeadLetter:
@@ -169,7 +173,7 @@ def _as_dead_letter(service: str, message: Message) -> DeadLetter:
         attempts=int(headers.get(ATTEMPTS, 0)),
         parked_at=str(headers.get(PARKED_AT, "")),
         error=str(headers.get(ERROR, "")),
-        body=message.body,
+        body=_text(message.body),
     )
 
 

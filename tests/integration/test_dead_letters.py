@@ -59,7 +59,7 @@ def test_an_email_that_cannot_be_sent_is_retried_parked_and_replayed_after_the_f
         assert signed_up.status_code < 300, signed_up.text
         # Emails of earlier tests still on their way are parked too while SMTP is away.
         letters = wait_until(
-            lambda: [m for m in parked(suite, "notifications") if address.encode() in m.body],
+            lambda: [m for m in parked(suite, "notifications") if address in m.body],
             60,
             "the parked email event",
         )
@@ -132,7 +132,7 @@ def test_a_poison_usage_message_is_parked_and_the_good_events_flow_past_it(suite
         "the storable events to be counted",
     )
     letters = wait_until(
-        lambda: [m for m in parked(suite, "metering") if organization_id.encode() in m.body],
+        lambda: [m for m in parked(suite, "metering") if organization_id in m.body],
         30,
         "the poison to be parked",
     )
