@@ -6,16 +6,22 @@ import eventlet
 eventlet.monkey_patch()
 
 import os  # noqa: E402
+import secrets  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from contextlib import AbstractContextManager, contextmanager  # noqa: E402
 
 import pytest  # noqa: E402
 
 from ops import database  # noqa: E402
-from shared import context  # noqa: E402
+from shared import config, context  # noqa: E402
 from shared.authorization import MemberRole  # noqa: E402
 from shared.unit_of_work import UnitOfWork  # noqa: E402
 from tests.harness import RunEnvironment, run_environment  # noqa: E402
+
+# A test run signs call contexts like any process of the suite (the events domain tests
+# emit, RPC sent straight to a service), with a key of its own that the processes the
+# integration tests start inherit.
+os.environ[config.CONTEXT_SIGNING_KEY.name] = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="session")

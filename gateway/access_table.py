@@ -8,15 +8,16 @@ the running suite.
 
 from __future__ import annotations
 
-from gateway.auth import Access
-from gateway.http import ROUTES, RouteSpec
+from gateway.access import Access
+from gateway.routes import ROUTES
+from gateway.routing import Route
 from shared.authorization import MemberRole
 
 COLUMNS = ("OWNER", "ADMIN", "MEMBER", "BILLING", "staff", "API key")
 ALLOWED, REFUSED, ANYONE = "✓", "✗", "any"
 
 
-def endpoint(route: RouteSpec) -> str:
+def endpoint(route: Route) -> str:
     return f"{route.method} {route.template}"
 
 
@@ -38,8 +39,6 @@ def cells(access: Access) -> tuple[str, ...]:
 
 
 def rows() -> list[tuple[str, ...]]:
-    import gateway.service  # noqa: F401  (registers the routes)
-
     return [(f"`{endpoint(r)}`", r.access.describe(), *cells(r.access)) for r in ROUTES]
 
 

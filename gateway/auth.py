@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +21,11 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.events import event_dispatcher
 from werkzeug.wrappers import Request
 
+from gateway.access import Access
 from gateway.http import add_response_headers, call_context_of
 from gateway.rate_limit import RateLimiter
+from services.identity.events import ApiKeysUsed
 from shared import context
-from shared.authorization import Permission
 from shared.clock import utcnow
 from shared.dependencies import spawn_periodic
 from shared.errors import Forbidden, NotFound, PaymentRequired, RateLimited, Unauthorized
@@ -43,34 +44,6 @@ API_KEY_CACHE_SECONDS = 30.0
 UNKNOWN_KEY_CACHE_SECONDS = 5.0
 USAGE_FLUSH_SECONDS = 10.0
 SUSPENSIONS_RELOAD_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may call a route: everyone, any signed-in person, CVT staff, members of the
-    organization named in the path (by permission), or terminals (by API-key scope)."""
-
-    kind: str
-    permission: Permission | None = None
-    scope: str | None = None
-
-    def describe(self) -> str:
-        if self.permission is not None:
-            return self.permission.name
-        return self.scope or self.kind
-
-
-PUBLIC = Access("public")
-SIGNED_IN = Access("signed-in")
-STAFF = Access("staff")
-
-
-def members_who_may(permission: Permission) -> Access:
-    return Access("organization", permission=permission)
-
-
-def terminals_with(scope: str) -> Access:
-    return Access("terminal", scope=scope)
 
 
 class ApiKeyCache:
@@ -150,7 +123,8 @@ class Authenticator(DependencyProvider):
         if not usage:
             return
         try:
-            self._dispatch("gateway", "api_keys.used", {"last_used": usage})
+            used = ApiKeysUsed(last_used=usage)
+            self._dispatch(used.source, used.event_type, used.to_payload())
         except Exception:
             log.warning("could not send API-key use times; keeping them", exc_info=True)
             for key_id, stamp in usage.items():

@@ -1,6 +1,6 @@
 """Everything HTTP that is not a route: JSON errors in one shape, request ids, CORS, the
 body-size limit, the input gate for bodies, query strings and path values, hardening
-headers, and the route table that OpenAPI is built from.
+headers, and the Nameko entrypoint every route is served by (`JsonRoute`).
 
 Error shape, everywhere (404s and 405s from routing included):
     {"error": {"code": "...", "message": "...", "fields": {...}, "request_id": "..."}}
@@ -13,13 +13,9 @@ inline scripts and styles of the gateway's own page templates, by hash.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -32,6 +28,7 @@ from nameko.web.server import WebServer
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from gateway.pages import PAGES, content_security_policy
 from shared import config, context, input_gate
 from shared.errors import (
     DomainError,
@@ -52,7 +49,6 @@ _EXTRA_HEADERS_ENVIRON = "cvt.extra_headers"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_USER_AGENT = 512
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-_PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 CORS_ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_ALLOWED_HEADERS = (
@@ -64,7 +60,6 @@ CORS_EXPOSED_HEADERS = (
 )
 HARDENING_HEADERS = {"X-Content-Type-Options": "nosniff"}
 DEFAULT_CACHE_CONTROL = "no-store"
-_INLINE_BLOCK = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -152,6 +147,13 @@ def read_json(request: Request, schema: Schema) -> dict[str, Any]:
     return data
 
 
+def read_query(request: Request, schema: Schema) -> dict[str, str]:
+    """The query string, checked by `schema`; returned as sent (services validate again)."""
+    query = request.args.to_dict()
+    load(schema, query)
+    return query
+
+
 def refuse_impossible_path_values(values: dict[str, Any]) -> None:
     """A path value no row can have (an id that is no id, a NUL) names nothing: 404."""
     for name, value in values.items():
@@ -165,40 +167,6 @@ def refuse_bad_query(request: Request) -> None:
         raise ValidationFailed("invalid query string", errors)
 
 
-def html_pages() -> list[str]:
-    """Every HTML page the gateway serves, as its template: the inline scripts and styles
-    in these are the only ones a browser will run on the gateway's pages."""
-    from gateway.openapi import DOCS_PAGE
-    from services.billing.invoicing import INVOICE_PAGE
-
-    return [DOCS_PAGE, INVOICE_PAGE.template]
-
-
-def _sha256_source(text: str) -> str:
-    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
-    return f"'sha256-{digest}'"
-
-
-def content_security_policy(pages: Iterable[str]) -> str:
-    """Nothing loads but the pages' own inline blocks (by hash) and same-origin fetches."""
-    allowed: dict[str, set[str]] = {"script": set(), "style": set()}
-    for page in pages:
-        for tag, body in _INLINE_BLOCK.findall(page):
-            allowed[tag].add(_sha256_source(body))
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src " + (" ".join(sorted(allowed["script"])) or "'none'"),
-            "style-src " + (" ".join(sorted(allowed["style"])) or "'none'"),
-            "connect-src 'self'",  # /v1/docs fetches openapi.json
-            "img-src 'self'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-        ]
-    )
-
-
 class ApiWsgiApp:
     """Routing with JSON errors, request ids, CORS, the body limit, the input gate for path
     values and query strings, and hardening headers, before any worker."""
@@ -207,7 +175,7 @@ class ApiWsgiApp:
         self.url_map = server.make_url_map()
         self.max_body_bytes = int(config.MAX_BODY_BYTES.get())
         self.origins = config.cors_origins()
-        self.html_policy = content_security_policy(html_pages())
+        self.html_policy = content_security_policy(PAGES)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ, shallow=True)
@@ -267,42 +235,16 @@ class ApiWebServer(WebServer):
         return ApiWsgiApp(self)
 
 
-@dataclass(frozen=True)
-class RouteSpec:
-    method: str
-    path: str
-    summary: str
-    access: Any
-    request: type[Schema] | None = None
-    response: type[Schema] | None = None
-    many: bool = False
-    status: int = 200
-    tags: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def template(self) -> str:
-        """The path as OpenAPI writes it: `/v1/organizations/{org_id}`."""
-        return _PATH_PARAM.sub(r"{\1}", self.path)
-
-    @property
-    def path_params(self) -> list[str]:
-        return _PATH_PARAM.findall(self.path)
-
-
-ROUTES: list[RouteSpec] = []
-
-
 class JsonRoute(HttpRequestHandler):
-    """A route whose handler takes `(request, **path_values[, body])` and returns a JSON-able
-    payload, `(status, payload)`, or a werkzeug `Response` (for HTML pages)."""
+    """The entrypoint of a route whose method takes `(request, **path_values)` and returns
+    `(status, JSON-able payload or None)`, or a werkzeug `Response` (pages, cookies)."""
 
     server = ApiWebServer()
 
-    def __init__(self, method: str, url: str, spec: RouteSpec, **kwargs: Any) -> None:
+    def __init__(self, method: str, url: str, **kwargs: Any) -> None:
         # Domain errors are answers, not faults: nameko logs them as warnings.
         kwargs.setdefault("expected_exceptions", DomainError)
         super().__init__(method, url, **kwargs)
-        self.spec = spec
 
     def handle_request(self, request: Request) -> Response:
         request.shallow = False
@@ -326,7 +268,7 @@ class JsonRoute(HttpRequestHandler):
     def response_from_result(self, result: Any) -> Response:
         if isinstance(result, Response):
             return result
-        status, payload = result if isinstance(result, tuple) else (self.spec.status, result)
+        status, payload = result
         if payload is None:
             return Response(status=status)
         return json_response(status, payload)

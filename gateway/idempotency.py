@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 KEEP_SECONDS = 24 * 3600
-_VALID_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_VALID_KEY = re.compile(KEY_PATTERN)
 _PENDING = b"pending"
 
 

@@ -1,21 +1,24 @@
-"""/v1/openapi.json, generated from the route table and the marshmallow schemas."""
+"""/v1/openapi.json, generated from the routes' declarations and the marshmallow schemas:
+each operation's parameters (path, query, Idempotency-Key), body, answer, security as
+the gateway checks it, and every error status it can answer with, in the one error shape."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from gateway.http import RouteSpec
+from gateway.access import Access
+from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
+from gateway.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
+from gateway.routing import HTML, JSON, WRITES, Route
 from gateway.schemas import ErrorSchema
 from shared.db import CUID_LENGTH
 
-API_VERSION = "0.1.0"
-DOCS_PAGE = (Path(__file__).parent / "docs.html").read_text()
-
+API_VERSION = "0.2.0"
 
 SECURITY_SCHEMES = {
     "session": {"type": "http", "scheme": "bearer"},
@@ -23,13 +26,46 @@ SECURITY_SCHEMES = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
 _PEOPLE = [{"session": []}, {"sessionCookie": []}]
-SECURITY = {
-    "public": [],
-    "signed-in": _PEOPLE,
-    "staff": _PEOPLE,
-    "organization": [*_PEOPLE, {"apiKey": []}],
-    "terminal": [{"apiKey": []}],
+_TERMINALS = [{"apiKey": []}]
+
+ERRORS = {
+    400: "Malformed JSON body",
+    401: "No credentials, or expired, signed-out or revoked ones",
+    402: "The organization is suspended for non-payment (API keys)",
+    403: "Not allowed: role, staff only, API-key scope, people-only route, or missing CSRF "
+    "token on a cookie write",
+    404: "Not found, or not yours to see (also a path id that cannot exist)",
+    409: "Conflicts with the current state, or this Idempotency-Key is still in progress",
+    413: "Body over MAX_BODY_BYTES",
+    415: "Body is not application/json",
+    422: "Invalid input: body fields, query parameters or a query string with NUL or lone "
+    "surrogates; `fields` names each one",
+    429: "Too many requests; see Retry-After",
+    503: "A service did not answer in time; see Retry-After",
 }
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+
+
+def security(access: Access) -> list[dict[str, list[str]]]:
+    return (_PEOPLE if access.takes_session else []) + (_TERMINALS if access.takes_api_key else [])
+
+
+def error_statuses(route: Route) -> list[int]:
+    """Every status the gateway or the route's services can refuse it with."""
+    statuses = set(route.errors) | {422}  # any query string is gated (shared.input_gate)
+    if route.request is not None:
+        statuses |= {400, 413, 415}
+    if route.path_params:
+        statuses.add(404)
+    if route.access.kind != "public":
+        statuses |= {401, 403}
+        if route.method in WRITES:
+            statuses.add(409)  # the Idempotency-Key of a retry still in progress
+    if route.access.takes_api_key:
+        statuses |= {402, 429}
+    if not route.local:
+        statuses.add(503)
+    return sorted(statuses)
 
 
 def _path_schema(name: str) -> dict[str, Any]:
@@ -39,41 +75,74 @@ def _path_schema(name: str) -> dict[str, Any]:
     return {"type": "string"}
 
 
-def _operation(route: RouteSpec) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "Success"}
-    if route.response is not None:
-        schema: Any = route.response
-        if route.many:
-            schema = {"type": "array", "items": route.response}
-        ok["content"] = {"application/json": {"schema": schema}}
-    operation: dict[str, Any] = {
+def _parameters(route: Route) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"in": "path", "name": name, "required": True, "schema": _path_schema(name)}
+        for name in route.path_params
+    ]
+    if route.query is not None:
+        parameters.append({"in": "query", "schema": route.query})
+    if route.method in WRITES and route.access.kind != "public":
+        parameters.append(
+            {
+                "in": "header",
+                "name": IDEMPOTENCY_HEADER,
+                "required": False,
+                "description": "Send a retry with the same key to get the first answer again",
+                "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+            }
+        )
+    return parameters
+
+
+def _success(route: Route) -> dict[str, Any]:
+    if route.status == 204:
+        return {"description": "Done; no content"}
+    if route.media_type == HTML:
+        return {"description": "A page", "content": {HTML: {"schema": {"type": "string"}}}}
+    schema: Any = route.response or {"type": "object"}
+    return {"description": "Success", "content": {JSON: {"schema": schema}}}
+
+
+def _error(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": ERRORS[status],
+        "content": {JSON: {"schema": "Error"}},
+    }
+    if status in (429, 503):
+        response["headers"] = _RETRY_AFTER
+    return response
+
+
+def _body(route: Route) -> dict[str, Any]:
+    # A body of several shapes (a usage event, or a batch) names them: `one_of`.
+    shapes = getattr(route.request, "one_of", ())
+    schema: Any = {"oneOf": list(shapes)} if shapes else route.request
+    return {"required": True, "content": {JSON: {"schema": schema}}}
+
+
+def operation(route: Route) -> dict[str, Any]:
+    responses = {str(route.status): _success(route)}
+    responses |= {str(status): _error(status) for status in error_statuses(route)}
+    responses["default"] = {
+        "description": "Unexpected error (500): quote the request id",
+        "content": {JSON: {"schema": "Error"}},
+    }
+    described: dict[str, Any] = {
+        "operationId": route.name,
         "summary": route.summary,
         "description": f"Access: {route.access.describe()}.",
-        "security": SECURITY[route.access.kind],
+        "security": security(route.access),
         "tags": list(route.tags),
-        "responses": {
-            str(route.status): ok,
-            "default": {
-                "description": "Error (4xx/5xx), always this shape",
-                "content": {"application/json": {"schema": "Error"}},
-            },
-        },
+        "parameters": _parameters(route),
+        "responses": responses,
     }
-    names = route.path_params
-    if names:
-        operation["parameters"] = [
-            {"in": "path", "name": name, "required": True, "schema": _path_schema(name)}
-            for name in names
-        ]
     if route.request is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": route.request}},
-        }
-    return operation
+        described["requestBody"] = _body(route)
+    return described
 
 
-def build_spec(routes: list[RouteSpec]) -> dict[str, Any]:
+def build_spec(routes: Iterable[Route]) -> dict[str, Any]:
     spec = APISpec(
         title="CVT ERP API",
         version=API_VERSION,
@@ -86,7 +155,7 @@ def build_spec(routes: list[RouteSpec]) -> dict[str, Any]:
         spec.components.security_scheme(name, scheme)
     by_path: dict[str, dict[str, Any]] = defaultdict(dict)
     for route in routes:
-        by_path[route.template][route.method.lower()] = _operation(route)
+        by_path[route.template][route.method.lower()] = operation(route)
     for path, operations in sorted(by_path.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()

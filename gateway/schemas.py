@@ -11,9 +11,17 @@ from services.identity.schemas import OrganizationSchema
 class ErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"example": "validation_failed"})
     message = fields.String(required=True)
-    request_id = fields.String(required=True)
+    request_id = fields.String(
+        required=True, metadata={"description": "Quote it: every log line of the request has it"}
+    )
     field_errors = fields.Dict(
-        data_key="fields", metadata={"description": "Messages per field at fault"}
+        keys=fields.String(),
+        data_key="fields",
+        metadata={
+            "description": "Messages per field at fault, named by their path "
+            "(`events.3.event_data.note`); in a usage batch with no valid event, each event's "
+            "errors as `events.<index>.<field>`"
+        },
     )
 
 
@@ -37,11 +45,6 @@ class ReadySchema(Schema):
 
 class StatusSchema(Schema):
     status = fields.String()
-
-
-class PageSchema(Schema):
-    items = fields.List(fields.Dict())
-    total = fields.Integer()
 
 
 class OrganizationDetailSchema(OrganizationSchema):

@@ -16,12 +16,12 @@ from marshmallow import ValidationError
 from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 
-from services.metering.queues import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_KEY
+from services.metering.events import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_KEY
 from services.metering.schemas import UsageEventInSchema
 from shared import context, input_gate
 from shared.clock import utcnow
 from shared.dependencies import spawn_periodic
-from shared.errors import Unavailable
+from shared.errors import Unavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,20 @@ def _refuse_unstorable(event: Any) -> None:
         raise ValidationError(errors)
 
 
+def _fields_at_fault(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-event errors as the error shape names fields: `events.<index>.<field>`."""
+    return {
+        f"events.{result['index']}" + ("" if name == "_schema" else f".{name}"): messages
+        for result in results
+        for name, messages in result["errors"].items()
+    }
+
+
 def accept_usage(
     recorder: UsageRecorder, body: dict[str, Any], known_types: frozenset[str]
-) -> tuple[int, dict[str, Any]]:
-    """Validate each event; publish the valid ones; answer per event."""
+) -> dict[str, Any]:
+    """Validate each event; publish the valid ones; answer per event. A batch without a
+    valid event is refused (422) in the one error shape, each event's errors in `fields`."""
     ctx = context.current()
     events = body.get("events", [body])
     schema = UsageEventInSchema()
@@ -149,12 +159,12 @@ def accept_usage(
             }
         )
         results.append({"index": index, "status": "accepted", "idempotency_key": key})
-    if accepted:
-        try:
-            recorder.publish(_message(ctx.organization_id or "", ctx.actor_id or "", accepted))
-        except Exception as exc:
-            log.warning("usage batch not accepted: broker unavailable", exc_info=True)
-            raise Unavailable("usage could not be stored; send it again") from exc
+    if not accepted:
+        raise ValidationFailed("no event in the batch is valid", _fields_at_fault(results))
+    try:
+        recorder.publish(_message(ctx.organization_id or "", ctx.actor_id or "", accepted))
+    except Exception as exc:
+        log.warning("usage batch not accepted: broker unavailable", exc_info=True)
+        raise Unavailable("usage could not be stored; send it again") from exc
     rejected = len(events) - len(accepted)
-    status = 202 if accepted else 422
-    return status, {"accepted": len(accepted), "rejected": rejected, "results": results}
+    return {"accepted": len(accepted), "rejected": rejected, "results": results}

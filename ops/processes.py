@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,6 +28,9 @@ MODULES = {component: ["shared.launcher", component] for component in COMPONENTS
     "mailsink": ["ops.mailsink"]
 }
 
+
+# Where `make up` keeps the call-context signing key it made, when the environment sets none.
+SIGNING_KEY_FILE = "context-signing-key"
 
 # How long `start` waits for another listener on the component's address to go away.
 PORT_RELEASE_SECONDS = 5.0
@@ -92,6 +96,22 @@ def listeners_of(port: int) -> list[str]:
     return found
 
 
+def local_signing_key(var_dir: Path) -> str:
+    """A random key made once and kept, readable by this user only. Written to a file of
+    its own and linked into place, so a second `ops start` at the same moment reads the
+    whole key, never half of one."""
+    path = var_dir / SIGNING_KEY_FILE
+    if not path.exists():
+        draft = var_dir / f"{SIGNING_KEY_FILE}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text().strip()
+
+
 def _last_lines(path: Path, count: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-count:])
@@ -151,6 +171,7 @@ class Supervisor:
         address = self.listen_address(component)
         if address is not None:
             self._wait_port_free(component, address)
+        self._ensure_signing_key()
         with self.log_file(component).open("ab") as log:
             process = subprocess.Popen(
                 [self.python, "-m", *MODULES[component]],
@@ -174,6 +195,13 @@ class Supervisor:
         except DeadlineExceeded as exc:
             raise SupervisorError(str(exc)) from exc
         return process.pid
+
+    def _ensure_signing_key(self) -> None:
+        """Every process needs the same key and refuses to start without one: a key the
+        environment sets wins, else the one kept under the var directory."""
+        name = config.CONTEXT_SIGNING_KEY.name
+        if not self.env.get(name):
+            self.env[name] = local_signing_key(self.var_dir)
 
     def _wait_port_free(self, component: str, address: str) -> None:
         """A listener that is going away (a server still shutting down) gets a few seconds;

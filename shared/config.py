@@ -86,6 +86,13 @@ SMTP_STARTTLS = Setting("SMTP_STARTTLS", "false", "Upgrade the SMTP connection w
 MAIL_FROM = Setting("MAIL_FROM", "CVT <no-reply@cvt.co.zw>", "Sender of every email")
 APP_URL = Setting("APP_URL", "http://localhost:3000", "Web frontend base URL, for links in emails")
 CVT_VAR_DIR = Setting("CVT_VAR_DIR", "var", "Where `make up` keeps pid files and logs")
+CONTEXT_SIGNING_KEY = Setting(
+    "CONTEXT_SIGNING_KEY",
+    "",
+    "Secret every process signs and checks call contexts with (at least 32 characters); "
+    "comma-separated to rotate: the first signs, all verify. Required: processes refuse to "
+    "start without it; `make up` creates one in CVT_VAR_DIR if unset",
+)
 
 
 def database_setting(service: str) -> Setting:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from shared import config, context, migrations
 from shared.db import StandardTables, make_engine
+from shared.errors import Unauthorized
 from shared.outbox import OutboxRelay
 from shared.unit_of_work import UnitOfWork
 
@@ -32,18 +33,85 @@ def _replace_context_data(worker_ctx: Any, ctx: context.CallContext) -> None:
     worker_ctx.data.update(ctx.to_context_data())
 
 
+def _entrypoint_name(worker_ctx: Any) -> str:
+    return f"{worker_ctx.service_name}.{worker_ctx.entrypoint.method_name}"
+
+
 class CallContextProvider(DependencyProvider):
     """Binds the caller's context (request id, actor) to the worker's greenthread, so log
-    lines and audit rows carry it. Work nobody asked for over RPC or HTTP (events, queue
-    messages, timers) runs as SYSTEM, also in the RPC calls it makes (nameko forwards
-    `worker_ctx.data`); the request id still ties it to the request that caused it."""
+    lines and audit rows carry it, once its signature checks out (see `shared.context`).
+
+    A call whose context the suite did not sign is refused with `Unauthorized`, logged and
+    audited. Work nobody asked for over RPC or HTTP (events, queue messages, timers) runs
+    as SYSTEM, also in the RPC calls it makes (nameko forwards `worker_ctx.data`); the
+    request id, if signed, still ties it to the request that caused it."""
+
+    def setup(self) -> None:
+        # Without a key every call would be refused: better not to start at all.
+        context.signing_keys()
 
     def worker_setup(self, worker_ctx: Any) -> None:
-        ctx = context.CallContext.from_context_data(worker_ctx.data)
         if isinstance(worker_ctx.entrypoint, EventHandler | Consumer | Timer):
-            ctx = context.CallContext(request_id=ctx.request_id, actor_type=context.SYSTEM)
+            ctx = context.CallContext(
+                request_id=self._signed_request_id(worker_ctx), actor_type=context.SYSTEM
+            )
             _replace_context_data(worker_ctx, ctx)
-        context.bind(ctx)
+            context.bind(ctx)
+            return
+        try:
+            context.bind(context.CallContext.verified(worker_ctx.data))
+        except context.UntrustedContext as untrusted:
+            self._refuse(worker_ctx, untrusted)
+
+    @staticmethod
+    def _signed_request_id(worker_ctx: Any) -> str | None:
+        """Messages from outside the suite's processes (and timers) carry no signature:
+        they simply have no request id. A signature that does not match is worth a look."""
+        if context.SIGNATURE not in worker_ctx.data:
+            return None
+        try:
+            return context.CallContext.verified(worker_ctx.data).request_id
+        except context.UntrustedContext as untrusted:
+            log.warning(
+                "%s: ignoring the message's call context: %s",
+                _entrypoint_name(worker_ctx),
+                untrusted.describe(),
+            )
+            return None
+
+    def _refuse(self, worker_ctx: Any, untrusted: context.UntrustedContext) -> None:
+        """Nameko cannot refuse a call from `worker_setup` (an exception there kills the
+        container), and the method is looked up on the worker's own service instance only
+        after it: so the instance gets a stand-in for the method that raises. The caller
+        gets an `Unauthorized` like any other refusal, and nothing of the method runs."""
+        anonymous = context.CallContext(actor_type=context.ANONYMOUS)
+        _replace_context_data(worker_ctx, anonymous)
+        context.bind(anonymous)
+        entrypoint = _entrypoint_name(worker_ctx)
+        log.warning("refused %s: %s", entrypoint, untrusted.describe())
+        self._audit_refusal(entrypoint, untrusted)
+
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            raise Unauthorized(f"{untrusted.reason}: only the suite's own processes may call")
+
+        setattr(worker_ctx.service, worker_ctx.entrypoint.method_name, refuse)
+
+    def _audit_refusal(self, entrypoint: str, untrusted: context.UntrustedContext) -> None:
+        """In a transaction of its own, since the call does nothing else. The gateway has
+        no database: its log line is the record there."""
+        database = next((d for d in self.container.dependencies if isinstance(d, Database)), None)
+        if database is None:
+            return
+        try:
+            with Store(database).transaction() as uow:
+                uow.audit(
+                    "call_context.refused",
+                    "Entrypoint",
+                    entrypoint,
+                    {"reason": untrusted.reason, "claims": untrusted.claims},
+                )
+        except Exception:
+            log.exception("could not audit the refused call to %s", entrypoint)
 
     def get_dependency(self, worker_ctx: Any) -> CallContextAccess:
         return CallContextAccess(worker_ctx)

@@ -3,24 +3,28 @@
 A handler must be idempotent and commit before it returns; the message is acknowledged
 after that. A handler that raises does not put its message back at the head of the queue:
 the message is retried after growing pauses, then parked as a dead letter (see
-`shared.dead_letters`), and the messages behind it flow on meanwhile.
+`shared.dead_letters`), and the messages behind it flow on meanwhile. Event handlers name
+the contract they read (`shared.events`) and get the event as an instance of it; a message
+that does not meet the contract is refused, so it is parked at once.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import eventlet
 from kombu import Queue
-from nameko.events import SERVICE_POOL, EventHandler
+from nameko.events import BROADCAST, SERVICE_POOL, EventHandler
 from nameko.messaging import Consumer
 from nameko.rpc import rpc
 
 from shared import dead_letters
 from shared.dependencies import CallContextProvider
 from shared.errors import DomainError
+from shared.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +82,49 @@ class ReliableConsumer(_RetriesThenParks, Consumer):
     pass
 
 
-def event_handler(source_service: str, event_type: str) -> Callable[[Callable], Callable]:
-    """A SERVICE_POOL event handler with bounded retries and a dead letter."""
-    return ReliableEventHandler.decorator(
-        source_service, event_type, handler_type=SERVICE_POOL, expected_exceptions=DomainError
-    )
+def _reading(contract: type[Event], handler: Callable) -> Callable:
+    """`handler(self, event)` as nameko calls it, with the message body. A body that does
+    not meet the contract is refused (ValidationFailed) before the handler runs."""
+
+    @functools.wraps(handler)
+    def handle(self: Any, payload: Any) -> Any:
+        return handler(self, contract.from_payload(payload))
+
+    return handle
+
+
+def event_handler(contract: type[Event]) -> Callable[[Callable], Callable]:
+    """`@event_handler(InvoiceIssued)`: one instance of this service gets each such event
+    (SERVICE_POOL, durable queue), as an `InvoiceIssued`; bounded retries, then a dead
+    letter. A payload that does not meet the contract, or of a version this code does not
+    read, is parked at once."""
+
+    def decorate(handler: Callable) -> Callable:
+        return ReliableEventHandler.decorator(
+            contract.source,
+            contract.event_type,
+            handler_type=SERVICE_POOL,
+            expected_exceptions=DomainError,
+        )(_reading(contract, handler))
+
+    return decorate
+
+
+def broadcast_handler(contract: type[Event]) -> Callable[[Callable], Callable]:
+    """`@broadcast_handler(ApiKeyRevoked)`: every running instance gets each such event
+    (BROADCAST), none is kept for an instance that is down: for caches, which reload at
+    start anyway. A payload that does not meet the contract is dropped with a log line."""
+
+    def decorate(handler: Callable) -> Callable:
+        return EventHandler.decorator(
+            contract.source,
+            contract.event_type,
+            handler_type=BROADCAST,
+            reliable_delivery=False,
+            expected_exceptions=DomainError,
+        )(_reading(contract, handler))
+
+    return decorate
 
 
 def queue_consumer(queue: Queue) -> Callable[[Callable], Callable]:

@@ -15,7 +15,7 @@ import sys  # noqa: E402
 
 from nameko.cli.run import run  # noqa: E402
 
-from shared import config, logs  # noqa: E402
+from shared import config, context, logs  # noqa: E402
 
 COMPONENTS = {name: f"services.{name}.service" for name in config.SERVICES} | {
     "gateway": "gateway.service"
@@ -34,6 +34,10 @@ def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in COMPONENTS:
         raise SystemExit(f"usage: python -m shared.launcher {{{','.join(COMPONENTS)}}}")
     component = argv[1]
+    try:
+        context.signing_keys()
+    except context.SigningKeyMissing as exc:
+        raise SystemExit(f"{component}: {exc}") from None
     logs.configure(component)
     run([service_class(component)], config.nameko_config())
 

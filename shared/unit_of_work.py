@@ -4,7 +4,7 @@
         org = Organization(...)
         uow.session.add(org)
         uow.audit("organization.created", "Organization", org.id)
-        uow.emit("organization.created", {...})
+        uow.emit(OrganizationCreated(organization_id=org.id, ...))
 
 Leaving the block commits; an exception rolls everything back, so a change without its
 audit row or its event cannot exist. Handlers commit inside the entrypoint, before nameko
@@ -27,10 +27,9 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from shared import context
-from shared.clock import utcnow
 from shared.db import StandardTables
 from shared.errors import ValidationFailed
-from shared.ids import cuid
+from shared.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +136,21 @@ class UnitOfWork:
             )
         )
 
-    def emit(self, event_type: str, payload: dict[str, Any]) -> str:
-        """Queue an event for publication once (and only if) this transaction commits."""
-        event_id = cuid()
+    def emit(self, event: Event) -> str:
+        """Queue `event` for publication once (and only if) this transaction commits.
+        Its contract was checked when it was made (`shared.events`)."""
+        service = self.tables.outbox_message.__table__.schema
+        if event.source != service:
+            # It would go out on another service's exchange, where nobody listens for it.
+            raise TypeError(f"{service} cannot publish {event.source}'s {event.event_type}")
         headers = {HEADER_PREFIX + k: v for k, v in context.current().to_context_data().items()}
-        body = {**payload, "event_id": event_id, "occurred_at": utcnow().isoformat()}
         self.session.add(
             self.tables.outbox_message(
-                id=event_id, event_type=event_type, payload=body, headers=headers
+                id=event.event_id,
+                event_type=event.event_type,
+                payload=event.to_payload(),
+                headers=headers,
             )
         )
-        self._emitted.append(event_id)
-        return event_id
+        self._emitted.append(event.event_id)
+        return event.event_id

@@ -21,12 +21,11 @@ from werkzeug.wrappers import Request, Response
 from gateway.http import (
     ApiWsgiApp,
     call_context_of,
-    content_security_policy,
     json_response,
     read_json,
     response_for_exception,
 )
-from gateway.openapi import DOCS_PAGE
+from gateway.pages import DOCS_PAGE, content_security_policy
 from gateway.usage import accept_usage
 from services.metering.schemas import UsageBatchSchema
 from shared import errors, input_gate
@@ -219,8 +218,7 @@ def test_a_usage_batch_is_gated_event_by_event() -> None:
     ).encode()
     body = read_json(post(raw), UsageBatchSchema())  # the batch itself passes
     recorder = FakeRecorder()
-    status, answer = accept_usage(recorder, body, frozenset({"pos.transaction"}))  # type: ignore[arg-type]
-    assert status == 202
+    answer = accept_usage(recorder, body, frozenset({"pos.transaction"}))  # type: ignore[arg-type]
     assert (answer["accepted"], answer["rejected"]) == (2, 4)
     rejected = {r["index"]: r for r in answer["results"] if r["status"] == "rejected"}
     assert rejected[1]["errors"] == {"idempotency_key": [input_gate.HAS_NUL]}
@@ -233,8 +231,16 @@ def test_a_usage_batch_is_gated_event_by_event() -> None:
     assert input_gate.value_errors(message) == {}
 
 
-def test_a_usage_batch_of_only_bad_events_publishes_nothing() -> None:
+def test_a_usage_batch_of_only_bad_events_is_refused_naming_each_event_s_fields() -> None:
     recorder = FakeRecorder()
-    body = {"events": [usage_event("\ud800")]}
-    status, answer = accept_usage(recorder, body, frozenset({"pos.transaction"}))  # type: ignore[arg-type]
-    assert (status, answer["accepted"], recorder.published) == (422, 0, [])
+    body = {"events": [usage_event("\ud800"), usage_event("ok", quantity=0), 7]}
+    with pytest.raises(errors.ValidationFailed) as caught:
+        accept_usage(recorder, body, frozenset({"pos.transaction"}))  # type: ignore[arg-type]
+    assert caught.value.fields == {
+        "events.0.idempotency_key": [input_gate.HAS_SURROGATE],
+        "events.1.quantity": [
+            "Must be greater than or equal to 1 and less than or equal to 1000000."
+        ],
+        "events.2": ["Invalid input type."],
+    }
+    assert recorder.published == []

@@ -12,6 +12,7 @@ from ops import processes
 from ops.__main__ import main
 from ops.processes import Supervisor, SupervisorError, port_is_free
 from ops.table import format_table
+from shared import config
 
 
 def test_tables_line_up() -> None:
@@ -121,3 +122,48 @@ def test_a_component_that_dies_while_starting_is_reported(
     with pytest.raises(SupervisorError, match="exited while starting") as raised:
         supervisor.wait_listening("mailsink", timeout=30)
     assert "No module named ops.no_such_module" in str(raised.value)  # its log's last lines
+
+
+# --- the call-context signing key -----------------------------------------------------------
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.decode().split("=", 1) for pair in pairs if b"=" in pair)
+
+
+def test_without_a_key_in_the_environment_start_makes_one_keeps_it_and_hands_it_over(
+    tmp_path: Path,
+) -> None:
+    name = config.CONTEXT_SIGNING_KEY.name
+    env = {key: value for key, value in os.environ.items() if key != name}
+    env |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port())}
+    supervisor = Supervisor(tmp_path, env=env)
+    try:
+        pid = supervisor.start("mailsink")
+        key_file = tmp_path / processes.SIGNING_KEY_FILE
+        key = key_file.read_text().strip()
+        assert len(key) >= 32
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert environ_of(pid)[name] == key
+    finally:
+        supervisor.stop("mailsink")
+
+    # The next run (another `make up`, `ops start`) uses the same key.
+    again = Supervisor(tmp_path, env={k: v for k, v in env.items() if k != name})
+    try:
+        assert environ_of(again.start("mailsink"))[name] == key
+    finally:
+        again.stop("mailsink")
+    assert sorted(p.name for p in tmp_path.iterdir() if "key" in p.name) == [key_file.name]
+
+
+def test_a_key_the_environment_sets_wins(tmp_path: Path) -> None:
+    name = config.CONTEXT_SIGNING_KEY.name
+    env = {**os.environ, name: "k" * 40, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port())}
+    supervisor = Supervisor(tmp_path, env=env)
+    try:
+        assert environ_of(supervisor.start("mailsink"))[name] == "k" * 40
+    finally:
+        supervisor.stop("mailsink")
+    assert not (tmp_path / processes.SIGNING_KEY_FILE).exists()

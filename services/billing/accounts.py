@@ -14,6 +14,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from services.billing.events import (
+    AccountStatusChanged,
+    BillingAccountOpened,
+    BillingAccountOverdue,
+    BillingAccountReactivated,
+    BillingAccountSuspended,
+)
 from services.billing.models import BillingAccount, BillingAccountStatus
 from services.billing.schemas import BillingAccountSchema
 from services.billing.settings import DEFAULTS, GRACE_PERIOD_DAYS
@@ -49,10 +56,7 @@ def open_billing_account(uow: UnitOfWork, organization_id: str) -> bool:
         account_id,
         {"organization_id": organization_id},
     )
-    uow.emit(
-        "billing_account.opened",
-        {"billing_account_id": account_id, "organization_id": organization_id},
-    )
+    uow.emit(BillingAccountOpened(billing_account_id=account_id, organization_id=organization_id))
     return True
 
 
@@ -113,10 +117,10 @@ def get_billing_account(
     return BillingAccountSchema().dump(account_for(uow, organization_id, ask_identity))
 
 
-STATUS_EVENTS = {
-    BillingAccountStatus.OVERDUE: "billing_account.overdue",
-    BillingAccountStatus.SUSPENDED: "billing_account.suspended",
-    BillingAccountStatus.ACTIVE: "billing_account.reactivated",
+STATUS_EVENTS: dict[BillingAccountStatus, type[AccountStatusChanged]] = {
+    BillingAccountStatus.OVERDUE: BillingAccountOverdue,
+    BillingAccountStatus.SUSPENDED: BillingAccountSuspended,
+    BillingAccountStatus.ACTIVE: BillingAccountReactivated,
 }
 
 
@@ -125,6 +129,8 @@ def change_status(
 ) -> None:
     """Every account transition is audited and announced."""
     previous, account.status = account.status, status
-    event = STATUS_EVENTS[status]
-    uow.audit(event, "BillingAccount", account.id, {"from": previous.value, **details})
-    uow.emit(event, {"billing_account_id": account.id, "organization_id": account.organization_id})
+    event = STATUS_EVENTS[status](
+        billing_account_id=account.id, organization_id=account.organization_id
+    )
+    uow.audit(event.event_type, "BillingAccount", account.id, {"from": previous.value, **details})
+    uow.emit(event)

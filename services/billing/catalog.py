@@ -15,7 +15,8 @@ from shared.authorization import VIEW_SERVICES, authorize, require_staff
 from shared.clock import utcnow
 from shared.errors import Conflict, NotFound
 from shared.ids import is_cuid
-from shared.schemas import load
+from shared.pagination import paginate
+from shared.schemas import PageQuerySchema, load
 from shared.unit_of_work import UnitOfWork
 
 SERIAL_TAKEN = Conflict(
@@ -87,13 +88,17 @@ def change_service(uow: UnitOfWork, service_id: str, action: str, data: dict) ->
 
 
 def list_services(
-    uow: UnitOfWork, organization_id: str, ask_identity: OrganizationLookup | None = None
-) -> list[dict[str, Any]]:
+    uow: UnitOfWork,
+    organization_id: str,
+    query: dict[str, Any],
+    ask_identity: OrganizationLookup | None = None,
+) -> dict[str, Any]:
     authorize(organization_id, VIEW_SERVICES)
+    page = load(PageQuerySchema(), query)
     account_for(uow, organization_id, ask_identity)
-    services = uow.session.scalars(
+    statement = (
         select(Service)
         .where(Service.organization_id == organization_id)
         .order_by(Service.activated_at, Service.id)
-    ).all()
-    return ServiceSchema(many=True).dump(services)
+    )
+    return paginate(uow.session, statement, page, ServiceSchema().dump)

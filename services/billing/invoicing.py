@@ -14,21 +14,19 @@ two billing instances at once, creates nothing twice.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from string import Template
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.billing import settings
 from services.billing.accounts import OrganizationLookup, account_for
+from services.billing.events import InvoiceIssued, InvoiceVoided
 from services.billing.models import (
     AppliedPayment,
     BillingAccount,
@@ -46,12 +44,13 @@ from services.billing.schemas import (
     InvoiceSchema,
 )
 from services.billing.settlement import reactivate_if_settled
-from shared.authorization import VIEW_BILLING, authorize, require_staff
+from shared.authorization import VIEW_BILLING, authorize, require_staff, require_system
 from shared.clock import utcnow
 from shared.dependencies import Store
 from shared.errors import Conflict, NotFound
 from shared.ids import cuid, is_cuid
-from shared.money import format_cents, prorate, round_cents
+from shared.money import prorate, round_cents
+from shared.pagination import paginate
 from shared.schemas import load
 from shared.tokens import new_secret
 from shared.unit_of_work import UnitOfWork
@@ -292,17 +291,15 @@ def _finalize(uow: UnitOfWork, invoice: Invoice, lines: list[Line]) -> None:
         {"number": invoice.invoice_number, "total": invoice.total, "credit_applied": credit},
     )
     uow.emit(
-        "invoice.issued",
-        {
-            "invoice_id": invoice.id,
-            "invoice_number": invoice.invoice_number,
-            "organization_id": account.organization_id,
-            "billing_account_id": account.id,
-            "total": invoice.total,
-            "amount_due": invoice.amount_due,
-            "due_at": invoice.due_at.isoformat(),
-            "payment_token": invoice.payment_token,
-        },
+        InvoiceIssued(
+            invoice_id=invoice.id,
+            invoice_number=invoice.invoice_number,
+            organization_id=account.organization_id,
+            billing_account_id=account.id,
+            total=invoice.total,
+            amount_due=invoice.amount_due,
+            due_at=invoice.due_at.isoformat(),
+        )
     )
 
 
@@ -323,9 +320,7 @@ def void_invoice(uow: UnitOfWork, invoice_id: str) -> dict[str, Any]:
     invoice.amount_due = 0
     account.balance += invoice.total
     uow.audit("invoice.voided", "Invoice", invoice.id, {"number": invoice.invoice_number})
-    uow.emit(
-        "invoice.voided", {"invoice_id": invoice.id, "organization_id": account.organization_id}
-    )
+    uow.emit(InvoiceVoided(invoice_id=invoice.id, organization_id=account.organization_id))
     reactivate_if_settled(uow, account)
     return InvoiceSchema().dump(invoice)
 
@@ -344,11 +339,8 @@ def list_invoices(
     )
     if page.get("status"):
         statement = statement.where(Invoice.status == InvoiceStatus(page["status"]))
-    total = uow.session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = uow.session.scalars(
-        statement.order_by(Invoice.period_start.desc()).limit(page["limit"]).offset(page["offset"])
-    ).all()
-    return {"items": InvoiceSchema(many=True).dump(rows), "total": total}
+    statement = statement.order_by(Invoice.period_start.desc(), Invoice.id)
+    return paginate(uow.session, statement, page, InvoiceSchema().dump)
 
 
 def get_invoice(
@@ -367,44 +359,11 @@ def get_invoice(
     return detail
 
 
-INVOICE_PAGE = Template((Path(__file__).parent / "invoice.html").read_text())
-
-
-def invoice_html(invoice: dict[str, Any], organization: dict[str, Any]) -> str:
-    """A printable page a client can hand to their accountant (every value escaped)."""
-
-    def day(value: str | None) -> str:
-        return value[:10] if value else "-"
-
-    rows = "".join(
-        "<tr><td>{}</td><td class=n>{:,}</td><td class=n>{}</td><td class=n>{}</td></tr>".format(
-            html.escape(item["description"]),
-            item["quantity"],
-            format_cents(item["unit_price"]),
-            format_cents(item["total"]),
-        )
-        for item in invoice["line_items"]
-    )
-    address = " ".join(
-        filter(
-            None,
-            [organization.get("address"), organization.get("city"), organization.get("country")],
-        )
-    )
-    values = {
-        "number": invoice["invoice_number"],
-        "organization": organization["name"],
-        "address": address,
-        "email": organization["email"],
-        "period_start": day(invoice["period_start"]),
-        "period_end": day(invoice["period_end"]),
-        "issued": day(invoice["issued_at"]),
-        "due": day(invoice["due_at"]),
-        "status": invoice["status"],
-        **{
-            key: format_cents(invoice[key])
-            for key in ("subtotal", "tax", "total", "amount_paid", "amount_due")
-        },
-    }
-    escaped = {key: html.escape(str(value)) for key, value in values.items()}
-    return INVOICE_PAGE.substitute(escaped, rows=rows)
+def payment_token(uow: UnitOfWork, invoice_id: str) -> str | None:
+    """The token of an issued invoice's payment link, for the email notifications sends
+    (the suite only), so that no event carries it; None once the invoice is void."""
+    require_system()
+    invoice = uow.session.get(Invoice, invoice_id) if is_cuid(invoice_id) else None
+    if invoice is None or invoice.finalized_at is None:
+        raise NotFound("invoice not found", {"invoice_id": ["not found"]})
+    return None if invoice.status == InvoiceStatus.VOID else invoice.payment_token

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from shared.pagination import PageSchema
 from shared.schemas import BoundedDateTime, Month, PageQuerySchema, StrictSchema
 
 # Amounts and quantities are PostgreSQL integers (int4, below 2**31): inputs stay far below.
 MAX_CENTS = 100_000_000
 MAX_QUANTITY = 1_000_000_000
+# The values of the enums in models.py, for clients (schemas import no models).
+ACCOUNT_STATUSES = ("ACTIVE", "OVERDUE", "SUSPENDED")
+SERVICE_TYPES = ("POS_TERMINAL", "POS_MAINTENANCE", "FUTURE_PRODUCT")
+SERVICE_STATUSES = ("ACTIVE", "SUSPENDED", "CANCELLED")
+INVOICE_STATUSES = ("DRAFT", "ISSUED", "PAID", "PARTIAL", "OVERDUE", "VOID")
+RUN_RESULTS = ("invoiced", "already invoiced", "nothing to bill")
 
 
 class BillingAccountSchema(Schema):
     id = fields.String()
     organization_id = fields.String()
-    status = fields.String(metadata={"enum": ["ACTIVE", "OVERDUE", "SUSPENDED"]})
+    status = fields.String(metadata={"enum": list(ACCOUNT_STATUSES)})
     grace_period_days = fields.Integer()
     balance = fields.Integer(
         metadata={"description": "US cents; positive = credit, negative = owed"}
@@ -24,10 +31,7 @@ class BillingAccountSchema(Schema):
 
 
 class ServiceCreateSchema(StrictSchema):
-    type = fields.String(
-        required=True,
-        validate=validate.OneOf(["POS_TERMINAL", "POS_MAINTENANCE", "FUTURE_PRODUCT"]),
-    )
+    type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     hardware_serial = fields.String(allow_none=True, validate=validate.Length(min=1, max=100))
     monthly_fee = fields.Integer(
@@ -44,14 +48,18 @@ class ServiceChangeSchema(StrictSchema):
 class ServiceSchema(Schema):
     id = fields.String()
     organization_id = fields.String()
-    type = fields.String()
+    type = fields.String(metadata={"enum": list(SERVICE_TYPES)})
     name = fields.String()
     hardware_serial = fields.String(allow_none=True)
     monthly_fee = fields.Integer(metadata={"description": "US cents"})
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(SERVICE_STATUSES)})
     activated_at = fields.AwareDateTime()
     suspended_at = fields.AwareDateTime(allow_none=True)
     cancelled_at = fields.AwareDateTime(allow_none=True)
+
+
+class ServicePageSchema(PageSchema):
+    items = fields.List(fields.Nested(ServiceSchema), required=True)
 
 
 class InvoiceLineItemSchema(Schema):
@@ -74,7 +82,7 @@ class InvoiceSchema(Schema):
     total = fields.Integer()
     amount_paid = fields.Integer()
     amount_due = fields.Integer()
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(INVOICE_STATUSES)})
     issued_at = fields.AwareDateTime(allow_none=True)
     due_at = fields.AwareDateTime(allow_none=True)
     paid_at = fields.AwareDateTime(allow_none=True)
@@ -88,14 +96,11 @@ class InvoiceDetailSchema(InvoiceSchema):
 
 
 class InvoiceQuerySchema(PageQuerySchema):
-    status = fields.String(
-        validate=validate.OneOf(["DRAFT", "ISSUED", "PAID", "PARTIAL", "OVERDUE", "VOID"])
-    )
+    status = fields.String(validate=validate.OneOf(INVOICE_STATUSES))
 
 
-class InvoicePageSchema(Schema):
-    items = fields.List(fields.Nested(InvoiceSchema))
-    total = fields.Integer()
+class InvoicePageSchema(PageSchema):
+    items = fields.List(fields.Nested(InvoiceSchema), required=True)
 
 
 class CreditCreateSchema(StrictSchema):
@@ -115,6 +120,10 @@ class CreditSchema(Schema):
     created_at = fields.AwareDateTime()
 
 
+class CreditPageSchema(PageSchema):
+    items = fields.List(fields.Nested(CreditSchema), required=True)
+
+
 class BillingRunSchema(StrictSchema):
     period = Month(required=True, metadata={"description": "The month to invoice, e.g. 2026-10"})
 
@@ -123,8 +132,36 @@ class OverdueRunSchema(StrictSchema):
     as_of = BoundedDateTime(metadata={"description": "Default: now"})
 
 
-class RunResultSchema(Schema):
-    rows = fields.List(fields.Dict())
+class BillingRunRowSchema(Schema):
+    organization_id = fields.String(required=True)
+    result = fields.String(required=True, metadata={"enum": list(RUN_RESULTS)})
+    invoice_number = fields.String(
+        required=True, allow_none=True, metadata={"description": "None if nothing was billed"}
+    )
+
+
+class BillingRunResultSchema(Schema):
+    rows = fields.List(
+        fields.Nested(BillingRunRowSchema),
+        required=True,
+        metadata={"description": "One per billing account"},
+    )
+
+
+class OverdueRunRowSchema(Schema):
+    organization_id = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={"enum": list(ACCOUNT_STATUSES), "description": "The account's status now"},
+    )
+
+
+class OverdueRunResultSchema(Schema):
+    rows = fields.List(
+        fields.Nested(OverdueRunRowSchema),
+        required=True,
+        metadata={"description": "One per account with an overdue invoice"},
+    )
 
 
 class PriceSchema(StrictSchema):

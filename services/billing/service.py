@@ -10,6 +10,8 @@ from nameko.timer import timer
 
 from services.billing import accounts, catalog, invoicing, overdue, settings, settlement
 from services.billing.models import tables
+from services.identity.events import OrganizationCreated
+from services.payments.events import PaymentPaid
 from shared.clock import utcnow
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
@@ -25,22 +27,21 @@ class BillingService(ServiceBase):
     metering = RpcProxy("metering")
     identity = RpcProxy("identity")
 
-    @event_handler("identity", "organization.created")
-    def open_account_for_new_organization(self, payload: dict[str, Any]) -> None:
-        organization_id = payload["organization_id"]
+    @event_handler(OrganizationCreated)
+    def open_account_for_new_organization(self, event: OrganizationCreated) -> None:
         with self.db.transaction() as uow:
-            opened = accounts.open_billing_account(uow, organization_id)
+            opened = accounts.open_billing_account(uow, event.organization_id)
         log.info(
             "billing account for organization %s %s",
-            organization_id,
+            event.organization_id,
             "opened" if opened else "already open (repeated event)",
         )
 
-    @event_handler("payments", "payment.paid")
-    def settle_paid_payment(self, payload: dict[str, Any]) -> None:
+    @event_handler(PaymentPaid)
+    def settle_paid_payment(self, event: PaymentPaid) -> None:
         with self.db.transaction() as uow:
-            outcome = settlement.settle_payment(uow, payload)
-        log.info("payment %s: %s", payload["payment_id"], outcome)
+            outcome = settlement.settle_payment(uow, event)
+        log.info("payment %s: %s", event.payment_id, outcome)
 
     @timer(interval=SCHEDULE_INTERVAL_SECONDS)
     def run_scheduled_jobs(self) -> None:
@@ -91,6 +92,11 @@ class BillingService(ServiceBase):
             return invoicing.get_invoice(uow, organization_id, invoice_id, self._known_to_identity)
 
     @rpc
+    def payment_token(self, invoice_id: str) -> str | None:
+        with self.db.transaction() as uow:
+            return invoicing.payment_token(uow, invoice_id)
+
+    @rpc
     def void_invoice(self, invoice_id: str) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return invoicing.void_invoice(uow, invoice_id)
@@ -101,9 +107,9 @@ class BillingService(ServiceBase):
             return settlement.issue_credit(uow, organization_id, data, self._known_to_identity)
 
     @rpc
-    def list_credits(self, organization_id: str) -> list[dict[str, Any]]:
+    def list_credits(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return settlement.list_credits(uow, organization_id, self._known_to_identity)
+            return settlement.list_credits(uow, organization_id, query, self._known_to_identity)
 
     @rpc
     def add_service(self, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -116,9 +122,9 @@ class BillingService(ServiceBase):
             return catalog.change_service(uow, service_id, action, data)
 
     @rpc
-    def list_services(self, organization_id: str) -> list[dict[str, Any]]:
+    def list_services(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return catalog.list_services(uow, organization_id, self._known_to_identity)
+            return catalog.list_services(uow, organization_id, query, self._known_to_identity)
 
     @rpc
     def get_settings(self) -> dict[str, Any]:

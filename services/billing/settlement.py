@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.billing.accounts import OrganizationLookup, account_for, change_status
+from services.billing.events import CreditIssued, InvoicePaid
 from services.billing.models import (
     AppliedPayment,
     BillingAccount,
@@ -20,31 +21,33 @@ from services.billing.models import (
     ServiceStatus,
 )
 from services.billing.schemas import CreditCreateSchema, CreditSchema
+from services.payments.events import PaymentPaid
 from shared import context
 from shared.authorization import VIEW_BILLING, authorize, require_staff, require_system
 from shared.clock import utcnow
 from shared.errors import NotFound, ValidationFailed
-from shared.schemas import load
+from shared.pagination import paginate
+from shared.schemas import PageQuerySchema, load
 from shared.unit_of_work import UnitOfWork
 
 
-def settle_payment(uow: UnitOfWork, payment: dict[str, Any]) -> str:
+def settle_payment(uow: UnitOfWork, payment: PaymentPaid) -> str:
     """Count a paid payment on its invoice once; whatever exceeds the amount due becomes
     credit. Returns what happened (for the log)."""
     require_system()
-    amount = int(payment["amount"])
+    amount = payment.amount
     if amount <= 0:
         raise ValidationFailed("a payment must be positive", {"amount": ["not positive"]})
-    invoice = uow.session.get(Invoice, payment["invoice_id"], with_for_update=True)
+    invoice = uow.session.get(Invoice, payment.invoice_id, with_for_update=True)
     if invoice is None:
         raise NotFound("invoice not found", {"invoice_id": ["not found"]})
     recorded = uow.session.scalar(
         insert(AppliedPayment)
         .values(
-            payment_id=payment["payment_id"],
+            payment_id=payment.payment_id,
             invoice_id=invoice.id,
             amount=amount,
-            method=payment.get("method", "UNKNOWN"),
+            method=payment.method,
         )
         .on_conflict_do_nothing(index_elements=["payment_id"])
         .returning(AppliedPayment.payment_id)
@@ -71,7 +74,7 @@ def settle_payment(uow: UnitOfWork, payment: dict[str, Any]) -> str:
         "Invoice",
         invoice.id,
         {
-            "payment_id": payment["payment_id"],
+            "payment_id": payment.payment_id,
             "amount": amount,
             "applied": applied,
             "status": invoice.status.value,
@@ -79,13 +82,12 @@ def settle_payment(uow: UnitOfWork, payment: dict[str, Any]) -> str:
     )
     if applied and invoice.status == InvoiceStatus.PAID:
         uow.emit(
-            "invoice.paid",
-            {
-                "invoice_id": invoice.id,
-                "invoice_number": invoice.invoice_number,
-                "organization_id": account.organization_id,
-                "amount_paid": invoice.amount_paid,
-            },
+            InvoicePaid(
+                invoice_id=invoice.id,
+                invoice_number=invoice.invoice_number,
+                organization_id=account.organization_id,
+                amount_paid=invoice.amount_paid,
+            )
         )
     reactivate_if_settled(uow, account)
     return f"invoice {invoice.invoice_number} {invoice.status.value}"
@@ -146,20 +148,24 @@ def issue_credit(
         "credit.issued", "Credit", credit.id, {"amount": credit.amount, "reason": credit.reason}
     )
     uow.emit(
-        "credit.issued",
-        {"credit_id": credit.id, "organization_id": organization_id, "amount": credit.amount},
+        CreditIssued(credit_id=credit.id, organization_id=organization_id, amount=credit.amount)
     )
     return CreditSchema().dump(credit)
 
 
 def list_credits(
-    uow: UnitOfWork, organization_id: str, ask_identity: OrganizationLookup | None = None
-) -> list[dict[str, Any]]:
+    uow: UnitOfWork,
+    organization_id: str,
+    query: dict[str, Any],
+    ask_identity: OrganizationLookup | None = None,
+) -> dict[str, Any]:
+    """Credits issued to the organization, newest first."""
     authorize(organization_id, VIEW_BILLING)
+    page = load(PageQuerySchema(), query)
     account = account_for(uow, organization_id, ask_identity)
-    credits = uow.session.scalars(
+    statement = (
         select(Credit)
         .where(Credit.billing_account_id == account.id)
-        .order_by(Credit.created_at.desc())
-    ).all()
-    return CreditSchema(many=True).dump(credits)
+        .order_by(Credit.created_at.desc(), Credit.id)
+    )
+    return paginate(uow.session, statement, page, CreditSchema().dump)

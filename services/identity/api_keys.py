@@ -8,13 +8,15 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from services.identity.events import ApiKeyRevoked
 from services.identity.models import ApiKey
 from services.identity.schemas import ApiKeyCreateSchema, ApiKeySchema
 from services.identity.tenants import authorize_in
 from shared.authorization import MANAGE_API_KEYS, require_system
 from shared.clock import utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
-from shared.schemas import load
+from shared.pagination import paginate
+from shared.schemas import PageQuerySchema, load
 from shared.tokens import new_secret, secret_hash
 from shared.unit_of_work import UnitOfWork
 
@@ -52,12 +54,15 @@ def create_api_key(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) 
     return {**ApiKeySchema().dump(api_key), "key": key}
 
 
-def list_api_keys(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
+def list_api_keys(uow: UnitOfWork, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
     authorize_in(uow, organization_id, MANAGE_API_KEYS)
-    keys = uow.session.scalars(
-        select(ApiKey).where(ApiKey.organization_id == organization_id).order_by(ApiKey.created_at)
-    ).all()
-    return ApiKeySchema(many=True).dump(keys)
+    page = load(PageQuerySchema(), query)
+    statement = (
+        select(ApiKey)
+        .where(ApiKey.organization_id == organization_id)
+        .order_by(ApiKey.created_at, ApiKey.id)
+    )
+    return paginate(uow.session, statement, page, ApiKeySchema().dump)
 
 
 def revoke_api_key(uow: UnitOfWork, organization_id: str, api_key_id: str) -> dict[str, Any]:
@@ -76,10 +81,7 @@ def revoke_api_key(uow: UnitOfWork, organization_id: str, api_key_id: str) -> di
 def announce_revocation(uow: UnitOfWork, api_keys: list[ApiKey]) -> None:
     """Every gateway instance drops these keys from its cache on this event."""
     for api_key in api_keys:
-        uow.emit(
-            "api_key.revoked",
-            {"api_key_id": api_key.id, "organization_id": api_key.organization_id},
-        )
+        uow.emit(ApiKeyRevoked(api_key_id=api_key.id, organization_id=api_key.organization_id))
 
 
 def resolve_api_key(uow: UnitOfWork, key_hash: str) -> dict[str, Any] | None:

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import or_, select
 
 from services.identity.models import Organization, User
 from services.identity.schemas import DirectoryQuerySchema, OrganizationSchema, UserSchema
 from shared.authorization import require_staff
+from shared.pagination import paginate
 from shared.schemas import load
 from shared.unit_of_work import UnitOfWork
-
-
-def _page(uow: UnitOfWork, statement: Select, order: Any, schema: Schema, page: dict) -> dict:
-    total = uow.session.scalar(select(func.count()).select_from(statement.subquery()))
-    rows = uow.session.scalars(
-        statement.order_by(order).limit(page["limit"]).offset(page["offset"])
-    ).all()
-    return {"items": schema.dump(rows, many=True), "total": total}
 
 
 def list_organizations(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +28,8 @@ def list_organizations(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]
                 Organization.email.ilike(pattern),
             )
         )
-    return _page(uow, statement, Organization.created_at.desc(), OrganizationSchema(), page)
+    statement = statement.order_by(Organization.created_at.desc(), Organization.id)
+    return paginate(uow.session, statement, page, OrganizationSchema().dump)
 
 
 def list_users(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
@@ -47,4 +40,5 @@ def list_users(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
     if page.get("q"):
         pattern = f"%{page['q']}%"
         statement = statement.where(or_(User.email.ilike(pattern), User.name.ilike(pattern)))
-    return _page(uow, statement, User.created_at.desc(), UserSchema(), page)
+    statement = statement.order_by(User.created_at.desc(), User.id)
+    return paginate(uow.session, statement, page, UserSchema().dump)

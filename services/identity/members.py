@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from services.identity.events import InvitationCreated, MemberAdded, MemberRemoved
 from services.identity.models import Invitation, Organization, OrganizationMember, User
 from services.identity.schemas import (
     InvitationCreateSchema,
@@ -35,7 +36,8 @@ from shared.authorization import (
 )
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.schemas import load
+from shared.pagination import paginate
+from shared.schemas import PageQuerySchema, load
 from shared.tokens import new_secret, secret_hash
 from shared.unit_of_work import UnitOfWork
 
@@ -80,15 +82,16 @@ def _dump_member(member: OrganizationMember, user: User) -> dict[str, Any]:
     )
 
 
-def list_members(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
+def list_members(uow: UnitOfWork, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
     authorize_in(uow, organization_id, VIEW_MEMBERS)
-    rows = uow.session.execute(
+    page = load(PageQuerySchema(), query)
+    statement = (
         select(OrganizationMember, User)
         .join(User, User.id == OrganizationMember.user_id)
         .where(OrganizationMember.organization_id == organization_id)
-        .order_by(OrganizationMember.created_at)
-    ).all()
-    return [_dump_member(member, user) for member, user in rows]
+        .order_by(OrganizationMember.created_at, OrganizationMember.id)
+    )
+    return paginate(uow.session, statement, page, _dump_member)
 
 
 def change_role(
@@ -133,7 +136,7 @@ def remove_member(uow: UnitOfWork, organization_id: str, member_id: str) -> None
         member.id,
         {"organization_id": organization_id, "user_id": member.user_id},
     )
-    uow.emit("member.removed", {"organization_id": organization_id, "user_id": member.user_id})
+    uow.emit(MemberRemoved(organization_id=organization_id, user_id=member.user_id))
 
 
 def transfer_ownership(
@@ -188,14 +191,13 @@ def invite(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[
     uow.session.flush()
     uow.audit("invitation.created", "Invitation", invitation.id, {"email": email, "role": role})
     uow.emit(
-        "invitation.created",
-        {
-            "invitation_id": invitation.id,
-            "organization_id": organization_id,
-            "organization_name": organization.name,
-            "email": email,
-            "role": role.value,
-        },
+        InvitationCreated(
+            invitation_id=invitation.id,
+            organization_id=organization_id,
+            organization_name=organization.name,
+            email=email,
+            role=role.value,
+        )
     )
     return InvitationSchema().dump(invitation)
 
@@ -220,9 +222,13 @@ def _pending(invitation: Invitation) -> bool:
     )
 
 
-def list_invitations(uow: UnitOfWork, organization_id: str) -> list[dict[str, Any]]:
+def list_invitations(
+    uow: UnitOfWork, organization_id: str, query: dict[str, Any]
+) -> dict[str, Any]:
+    """Pending invitations, oldest first."""
     authorize_in(uow, organization_id, MANAGE_MEMBERS)
-    invitations = uow.session.scalars(
+    page = load(PageQuerySchema(), query)
+    statement = (
         select(Invitation)
         .where(
             Invitation.organization_id == organization_id,
@@ -230,9 +236,9 @@ def list_invitations(uow: UnitOfWork, organization_id: str) -> list[dict[str, An
             Invitation.revoked_at.is_(None),
             Invitation.expires_at > utcnow(),
         )
-        .order_by(Invitation.created_at)
-    ).all()
-    return InvitationSchema(many=True).dump(invitations)
+        .order_by(Invitation.created_at, Invitation.id)
+    )
+    return paginate(uow.session, statement, page, InvitationSchema().dump)
 
 
 def revoke_invitation(uow: UnitOfWork, organization_id: str, invitation_id: str) -> None:
@@ -278,7 +284,8 @@ def accept_invitation(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
         {"organization_id": invitation.organization_id, "invitation_id": invitation.id},
     )
     uow.emit(
-        "member.added",
-        {"organization_id": invitation.organization_id, "user_id": user.id, "role": member.role},
+        MemberAdded(
+            organization_id=invitation.organization_id, user_id=user.id, role=member.role.value
+        )
     )
     return _dump_member(member, user)

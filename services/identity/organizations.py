@@ -10,6 +10,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
 from services.identity.api_keys import announce_revocation
+from services.identity.events import OrganizationCreated, OrganizationDeleted, OrganizationUpdated
 from services.identity.models import ApiKey, Organization, OrganizationMember
 from services.identity.schemas import (
     OrganizationCreateSchema,
@@ -63,14 +64,13 @@ def create_organization(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]
     )
     uow.audit("organization.created", "Organization", organization.id, {"slug": organization.slug})
     uow.emit(
-        "organization.created",
-        {
-            "organization_id": organization.id,
-            "name": organization.name,
-            "slug": organization.slug,
-            "email": organization.email,
-            "owner_user_id": ctx.actor_id,
-        },
+        OrganizationCreated(
+            organization_id=organization.id,
+            name=organization.name,
+            slug=organization.slug,
+            email=organization.email,
+            owner_user_id=ctx.actor_id,
+        )
     )
     return OrganizationSchema().dump(organization)
 
@@ -89,12 +89,12 @@ def update_organization(
     for name, value in fields.items():
         setattr(organization, name, value)
     uow.audit("organization.updated", "Organization", organization.id, {"fields": sorted(fields)})
-    uow.emit("organization.updated", {"organization_id": organization.id, **_contact(organization)})
+    uow.emit(
+        OrganizationUpdated(
+            organization_id=organization.id, name=organization.name, email=organization.email
+        )
+    )
     return OrganizationSchema().dump(organization)
-
-
-def _contact(organization: Organization) -> dict[str, Any]:
-    return {"name": organization.name, "email": organization.email}
 
 
 def delete_organization(uow: UnitOfWork, organization_id: str) -> None:
@@ -107,4 +107,4 @@ def delete_organization(uow: UnitOfWork, organization_id: str) -> None:
     announce_revocation(uow, list(keys))
     uow.session.delete(organization)
     uow.audit("organization.deleted", "Organization", organization_id, {"slug": organization.slug})
-    uow.emit("organization.deleted", {"organization_id": organization_id})
+    uow.emit(OrganizationDeleted(organization_id=organization_id))

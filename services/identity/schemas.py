@@ -5,11 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.authorization import API_KEY_SCOPES, MemberRole
+from shared.pagination import PageSchema
 from shared.schemas import PageQuerySchema, StrictSchema
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 PASSWORD = validate.Length(min=10, max=256, error="between 10 and 256 characters")
-ROLE = validate.OneOf([role.value for role in MemberRole])
+ROLES = [role.value for role in MemberRole]
+ROLE = validate.OneOf(ROLES)
 DEVICE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
 
 
@@ -49,7 +51,7 @@ class OrganizationSchema(Schema):
 
 
 class MyOrganizationSchema(OrganizationSchema):
-    role = fields.String(metadata={"description": "Your role in it"})
+    role = fields.String(metadata={"description": "Your role in it", "enum": ROLES})
 
 
 class SignUpSchema(StrictSchema):
@@ -127,7 +129,11 @@ class SessionSchema(Schema):
     expires_at = fields.AwareDateTime()
     ip_address = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
-    current = fields.Boolean()
+    current = fields.Boolean(metadata={"description": "The session of this request"})
+
+
+class SessionPageSchema(PageSchema):
+    items = fields.List(fields.Nested(SessionSchema), required=True)
 
 
 class MemberSchema(Schema):
@@ -135,8 +141,12 @@ class MemberSchema(Schema):
     user_id = fields.String()
     email = fields.String()
     name = fields.String(allow_none=True)
-    role = fields.String()
+    role = fields.String(metadata={"enum": ROLES})
     created_at = fields.AwareDateTime()
+
+
+class MemberPageSchema(PageSchema):
+    items = fields.List(fields.Nested(MemberSchema), required=True)
 
 
 class RoleChangeSchema(StrictSchema):
@@ -156,10 +166,14 @@ class InvitationSchema(Schema):
     id = fields.String()
     organization_id = fields.String()
     email = fields.String()
-    role = fields.String()
+    role = fields.String(metadata={"enum": ROLES})
     expires_at = fields.AwareDateTime()
     accepted_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
+
+
+class InvitationPageSchema(PageSchema):
+    items = fields.List(fields.Nested(InvitationSchema), required=True)
 
 
 class ApiKeyCreateSchema(StrictSchema):
@@ -188,6 +202,10 @@ class ApiKeySchema(Schema):
     created_at = fields.AwareDateTime()
 
 
+class ApiKeyPageSchema(PageSchema):
+    items = fields.List(fields.Nested(ApiKeySchema), required=True)
+
+
 class CreatedApiKeySchema(ApiKeySchema):
     key = fields.String(metadata={"description": "The whole key, shown this once only"})
 
@@ -202,3 +220,11 @@ class DirectoryQuerySchema(PageQuerySchema):
     q = fields.String(
         validate=validate.Length(max=200), metadata={"description": "Search by name or email"}
     )
+
+
+class OrganizationPageSchema(PageSchema):
+    items = fields.List(fields.Nested(OrganizationSchema), required=True)
+
+
+class UserPageSchema(PageSchema):
+    items = fields.List(fields.Nested(UserSchema), required=True)

@@ -8,6 +8,7 @@ from typing import Any
 from nameko.rpc import rpc
 
 from services.identity import api_keys, directory, members, organizations, sessions, users
+from services.identity.events import ApiKeysUsed
 from services.identity.models import tables
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
@@ -59,9 +60,9 @@ class IdentityService(ServiceBase):
             return sessions.sign_out_everywhere(uow)
 
     @rpc
-    def list_sessions(self) -> list[dict[str, Any]]:
+    def list_sessions(self, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return sessions.list_sessions(uow)
+            return sessions.list_sessions(uow, query)
 
     @rpc
     def change_password(self, data: dict[str, Any]) -> None:
@@ -111,9 +112,9 @@ class IdentityService(ServiceBase):
             organizations.delete_organization(uow, organization_id)
 
     @rpc
-    def list_members(self, organization_id: str) -> list[dict[str, Any]]:
+    def list_members(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return members.list_members(uow, organization_id)
+            return members.list_members(uow, organization_id, query)
 
     @rpc
     def change_member_role(self, organization_id: str, member_id: str, data: dict) -> dict:
@@ -136,9 +137,9 @@ class IdentityService(ServiceBase):
             return members.invite(uow, organization_id, data)
 
     @rpc
-    def list_invitations(self, organization_id: str) -> list[dict[str, Any]]:
+    def list_invitations(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return members.list_invitations(uow, organization_id)
+            return members.list_invitations(uow, organization_id, query)
 
     @rpc
     def revoke_invitation(self, organization_id: str, invitation_id: str) -> None:
@@ -163,9 +164,9 @@ class IdentityService(ServiceBase):
             return api_keys.create_api_key(uow, organization_id, data)
 
     @rpc
-    def list_api_keys(self, organization_id: str) -> list[dict[str, Any]]:
+    def list_api_keys(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return api_keys.list_api_keys(uow, organization_id)
+            return api_keys.list_api_keys(uow, organization_id, query)
 
     @rpc
     def revoke_api_key(self, organization_id: str, api_key_id: str) -> dict[str, Any]:
@@ -177,10 +178,10 @@ class IdentityService(ServiceBase):
         with self.db.transaction() as uow:
             return api_keys.resolve_api_key(uow, key_hash)
 
-    @event_handler("gateway", "api_keys.used")
-    def record_api_key_usage(self, payload: dict[str, Any]) -> None:
+    @event_handler(ApiKeysUsed)
+    def record_api_key_usage(self, event: ApiKeysUsed) -> None:
         with self.db.transaction() as uow:
-            api_keys.record_usage(uow, payload["last_used"])
+            api_keys.record_usage(uow, event.last_used)
 
     # Staff
 

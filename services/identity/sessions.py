@@ -17,7 +17,8 @@ from shared import context
 from shared.authorization import require_user
 from shared.clock import utcnow
 from shared.errors import DomainError, Forbidden, Unauthorized
-from shared.schemas import load
+from shared.pagination import paginate
+from shared.schemas import PageQuerySchema, load
 from shared.tokens import csrf_token_for, new_secret, secret_hash
 from shared.unit_of_work import UnitOfWork
 
@@ -155,11 +156,18 @@ def sign_out_everywhere(uow: UnitOfWork) -> int:
     return ended
 
 
-def list_sessions(uow: UnitOfWork) -> list[dict[str, Any]]:
+def list_sessions(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
+    """Your sessions that have not expired, newest first."""
     ctx = require_user()
-    sessions = uow.session.scalars(
+    page = load(PageQuerySchema(), query)
+    statement = (
         select(Session)
         .where(Session.user_id == ctx.actor_id, Session.expires_at > utcnow())
-        .order_by(Session.created_at.desc())
-    ).all()
-    return [{**SessionSchema().dump(s), "current": s.id == ctx.session_id} for s in sessions]
+        .order_by(Session.created_at.desc(), Session.id)
+    )
+    return paginate(
+        uow.session,
+        statement,
+        page,
+        lambda session: {**SessionSchema().dump(session), "current": session.id == ctx.session_id},
+    )

@@ -9,6 +9,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from services.identity import throttle
+from services.identity.events import (
+    EmailVerificationRequested,
+    PasswordResetRequested,
+    SignUpAttempted,
+    UserRegistered,
+)
 from services.identity.models import (
     Account,
     Organization,
@@ -90,7 +96,7 @@ def sign_up(uow: UnitOfWork, data: dict[str, Any]) -> None:
         _warn_owner(uow, email)
         return
     uow.audit("user.registered", "User", user.id, {"email": email})
-    uow.emit("user.registered", {"user_id": user.id, "email": email, "name": user.name})
+    uow.emit(UserRegistered(user_id=user.id, email=email, name=user.name))
 
 
 def _register(uow: UnitOfWork, user: User, password_hash: str) -> User | None:
@@ -113,7 +119,7 @@ def _warn_owner(uow: UnitOfWork, email: str) -> None:
         return
     uow.audit("user.sign_up_attempted", "User", owner.id)
     if throttle.admits(uow, throttle.warning_limit(owner.id)):
-        uow.emit("user.sign_up_attempted", {"user_id": owner.id, "email": owner.email})
+        uow.emit(SignUpAttempted(user_id=owner.id, email=owner.email))
 
 
 def issue_token(uow: UnitOfWork, user_id: str, purpose: str) -> dict[str, Any] | None:
@@ -186,7 +192,7 @@ def request_verification_email(uow: UnitOfWork, data: dict[str, Any]) -> None:
     if latest is not None and latest > utcnow() - RESEND_INTERVAL:
         return
     uow.audit("user.verification_requested", "User", user.id)
-    uow.emit("email_verification.requested", {"user_id": user.id, "email": user.email})
+    uow.emit(EmailVerificationRequested(user_id=user.id, email=user.email))
 
 
 def request_password_reset(uow: UnitOfWork, data: dict[str, Any]) -> None:
@@ -196,7 +202,7 @@ def request_password_reset(uow: UnitOfWork, data: dict[str, Any]) -> None:
     user = user_by_email(uow, email)
     if user is not None and credential_of(uow, user.id) is not None:
         uow.audit("user.password_reset_requested", "User", user.id)
-        uow.emit("password_reset.requested", {"user_id": user.id, "email": user.email})
+        uow.emit(PasswordResetRequested(user_id=user.id, email=user.email))
 
 
 def _end_sessions(uow: UnitOfWork, user_id: str, keep_session_id: str | None = None) -> int:

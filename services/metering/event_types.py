@@ -6,11 +6,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from services.metering.events import EventTypesChanged
 from services.metering.models import EventType
 from services.metering.schemas import EventTypeSchema, EventTypeUpdateSchema
 from shared.authorization import require_staff
 from shared.errors import Conflict, NotFound
-from shared.schemas import load
+from shared.pagination import paginate
+from shared.schemas import PageQuerySchema, load
 from shared.unit_of_work import UnitOfWork
 
 
@@ -18,11 +20,11 @@ def active_event_types(uow: UnitOfWork) -> list[str]:
     return list(uow.session.scalars(select(EventType.name).where(EventType.is_active)))
 
 
-def list_event_types(uow: UnitOfWork) -> list[dict[str, Any]]:
+def list_event_types(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
     require_staff()
-    return EventTypeSchema(many=True).dump(
-        uow.session.scalars(select(EventType).order_by(EventType.name))
-    )
+    page = load(PageQuerySchema(), query)
+    statement = select(EventType).order_by(EventType.name)
+    return paginate(uow.session, statement, page, EventTypeSchema().dump)
 
 
 def create_event_type(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +35,7 @@ def create_event_type(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
     event_type = EventType(**fields)
     uow.session.add(event_type)
     uow.audit("event_type.created", "EventType", event_type.name, fields)
-    uow.emit("event_types.changed", {"name": event_type.name})
+    uow.emit(EventTypesChanged(name=event_type.name))
     return EventTypeSchema().dump(event_type)
 
 
@@ -46,5 +48,5 @@ def update_event_type(uow: UnitOfWork, name: str, data: dict[str, Any]) -> dict[
     for key, value in fields.items():
         setattr(event_type, key, value)
     uow.audit("event_type.updated", "EventType", name, fields)
-    uow.emit("event_types.changed", {"name": name})
+    uow.emit(EventTypesChanged(name=name))
     return EventTypeSchema().dump(event_type)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
+from typing import Any
 
 from marshmallow import (
     Schema,
@@ -16,7 +18,8 @@ from marshmallow import (
 )
 
 from shared.clock import utcnow
-from shared.schemas import BoundedDateTime, StrictSchema
+from shared.pagination import PageSchema
+from shared.schemas import OUT_OF_TIME, BoundedDateTime, StrictSchema, within_time
 
 MAX_BATCH = 1000
 MAX_EVENT_DATA_BYTES = 4096
@@ -26,6 +29,8 @@ LATE_WINDOW = timedelta(days=35)
 # Clocks drift; beyond this a timestamp in the future is refused.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+GROUPINGS = ("day", "event_type", "api_key", "invoice")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class UsageEventInSchema(StrictSchema):
@@ -61,18 +66,27 @@ class UsageEventInSchema(StrictSchema):
             raise ValidationError(f"larger than {MAX_EVENT_DATA_BYTES} bytes")
 
 
-class UsageBatchSchema(StrictSchema):
-    """`{"events": [...]}`, or one event object on its own (a batch of one). The gateway
-    checks each event on its own (`gateway.usage.accept_usage`), so one bad event does not
-    refuse the batch."""
-
-    checked_per_item = ("events",)
+class UsageEventsSchema(StrictSchema):
+    """A batch as clients send it: `{"events": [UsageEventIn, ...]}`."""
 
     events = fields.List(
-        fields.Dict(),
+        fields.Nested(UsageEventInSchema),
         required=True,
         validate=validate.Length(min=1, max=MAX_BATCH),
-        metadata={"description": f"1 to {MAX_BATCH} events (each as UsageEventIn)"},
+    )
+
+
+class UsageBatchSchema(StrictSchema):
+    """`{"events": [...]}`, or one event object on its own (a batch of one). The gateway
+    checks each event on its own (`gateway.usage.accept_usage`), so one bad event, even
+    one that is no object, does not refuse the batch; this schema checks the envelope
+    only, and OpenAPI shows the body as what it is: one of `one_of`."""
+
+    checked_per_item = ("events",)
+    one_of = (UsageEventInSchema, UsageEventsSchema)
+
+    events = fields.List(
+        fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH)
     )
 
     @pre_load
@@ -95,13 +109,54 @@ class UsageAcceptedSchema(Schema):
     results = fields.List(fields.Nested(EventResultSchema))
 
 
+class DayOrMoment(fields.Field):
+    """A day, `2026-11-01` (its first moment, UTC), or a moment with a UTC offset; from
+    1970 to 2999, like every moment."""
+
+    default_error_messages = {
+        "invalid": "a day (YYYY-MM-DD) or a moment with a UTC offset (ISO 8601)"
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+            ],
+            **kwargs.pop("metadata", {}),
+        }
+        super().__init__(metadata=metadata, **kwargs)
+        self.validators.insert(0, _within_time)
+        self._moment = fields.AwareDateTime()
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str) and _DAY.fullmatch(value):
+            value = f"{value}T00:00:00+00:00"
+        try:
+            return self._moment.deserialize(value)
+        except ValidationError as exc:
+            raise self.make_error("invalid") from exc
+
+
+def _within_time(value: datetime) -> None:
+    if not within_time(value):
+        raise ValidationError(OUT_OF_TIME)
+
+
 class UsageQuerySchema(StrictSchema):
-    from_ = BoundedDateTime(required=True, data_key="from")
-    to = BoundedDateTime(required=True)
-    group_by = fields.String(
-        load_default="event_type",
-        validate=validate.OneOf(["day", "event_type", "api_key", "invoice"]),
+    from_ = DayOrMoment(
+        required=True,
+        data_key="from",
+        metadata={"description": "Start, inclusive: a day (UTC) or a moment with its offset"},
     )
+    to = DayOrMoment(
+        required=True,
+        metadata={
+            "description": "End, exclusive: a day (UTC) or a moment; `from=2026-11-01&"
+            "to=2026-12-01` is November; at most 366 days after `from`"
+        },
+    )
+    group_by = fields.String(load_default="event_type", validate=validate.OneOf(GROUPINGS))
 
     @validates_schema
     def _ordered(self, data: dict, **_: object) -> None:
@@ -123,7 +178,7 @@ class UsageRowSchema(Schema):
 
 class UsageReportSchema(Schema):
     organization_id = fields.String()
-    group_by = fields.String()
+    group_by = fields.String(metadata={"enum": list(GROUPINGS)})
     rows = fields.List(fields.Nested(UsageRowSchema))
 
 
@@ -137,6 +192,10 @@ class EventTypeSchema(StrictSchema):
     )
     description = fields.String(required=True, validate=validate.Length(min=1, max=500))
     is_active = fields.Boolean(load_default=True)
+
+
+class EventTypePageSchema(PageSchema):
+    items = fields.List(fields.Nested(EventTypeSchema), required=True)
 
 
 class EventTypeUpdateSchema(StrictSchema):

@@ -8,8 +8,8 @@ from typing import Any
 from nameko.rpc import rpc
 
 from services.metering import event_types, ingest, usage
+from services.metering.events import USAGE_QUEUE
 from services.metering.models import tables
-from services.metering.queues import USAGE_QUEUE
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, queue_consumer
 from shared.errors import ValidationFailed
@@ -55,9 +55,9 @@ class MeteringService(ServiceBase):
             return event_types.active_event_types(uow)
 
     @rpc
-    def list_event_types(self) -> list[dict[str, Any]]:
+    def list_event_types(self, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return event_types.list_event_types(uow)
+            return event_types.list_event_types(uow, query)
 
     @rpc
     def create_event_type(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from services.payments.events import PaymentPaid
 from services.payments.models import Payment, PaymentMethod, PaymentStatus
 from services.payments.schemas import ManualPaymentSchema, PaymentSchema
 from shared.authorization import require_staff
@@ -63,14 +64,13 @@ def record_manual_payment(
     uow.session.flush()
     uow.audit("payment.recorded", "Payment", payment.id, {"amount": payment.amount})
     uow.emit(
-        "payment.paid",
-        {
-            "payment_id": payment.id,
-            "invoice_id": payment.invoice_id,
-            "organization_id": organization_id,
-            "billing_account_id": billing_account_id,
-            "amount": payment.amount,
-            "method": payment.method.value,
-        },
+        PaymentPaid(
+            payment_id=payment.id,
+            invoice_id=payment.invoice_id,
+            organization_id=organization_id,
+            billing_account_id=billing_account_id,
+            amount=payment.amount,
+            method=payment.method.value,
+        )
     )
     return PaymentSchema().dump(payment)

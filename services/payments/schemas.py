@@ -6,6 +6,18 @@ from marshmallow import Schema, fields, validate
 
 from shared.schemas import StrictSchema
 
+# The values of the enums in models.py, for clients (schemas import no models).
+METHODS = (
+    "PAYNOW_ECOCASH",
+    "PAYNOW_ONEMONEY",
+    "PAYNOW_INNBUCKS",
+    "PAYNOW_VISA",
+    "PAYNOW_MASTERCARD",
+    "BANK_TRANSFER",
+    "CASH",
+    "CREDIT",
+)
+STATUSES = ("PENDING", "PAID", "FAILED", "CANCELLED")
 MANUAL_METHODS = ("BANK_TRANSFER", "CASH")
 
 
@@ -30,8 +42,12 @@ class PaymentSchema(Schema):
     invoice_id = fields.String(allow_none=True)
     amount = fields.Integer()
     currency = fields.String()
-    method = fields.String()
-    status = fields.String()
-    external_id = fields.String(allow_none=True)
+    method = fields.String(metadata={"enum": list(METHODS)})
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    reference = fields.String(
+        attribute="external_id",
+        allow_none=True,
+        metadata={"description": "Bank reference or receipt number, as recorded"},
+    )
     initiated_at = fields.AwareDateTime()
     completed_at = fields.AwareDateTime(allow_none=True)

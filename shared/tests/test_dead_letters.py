@@ -8,6 +8,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from kombu import Connection, Exchange, Queue
@@ -16,11 +17,20 @@ from nameko.containers import ServiceContainer
 from shared import dead_letters
 from shared.entrypoints import event_handler, queue_consumer
 from shared.errors import ValidationFailed
+from shared.events import Event
 from shared.waiting import wait_until
 from tests.harness import RunEnvironment
 
 DELAYS = [0.2, 0.4, 0.8]
 WORK = Queue(f"test.work.{uuid.uuid4().hex[:8]}", exchange=Exchange(""), durable=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThingHappened(Event):
+    """A test event."""
+
+    source = "deadlettersource"
+    event_type = "thing.happened"
 
 
 def test_refusals_are_parked_at_once_and_failures_after_every_pause() -> None:
@@ -58,8 +68,8 @@ class Worker:
             raise RuntimeError("the database is away")
         Worker.handled.append(key)
 
-    @event_handler("deadlettersource", "thing.happened")
-    def on_thing(self, payload: dict) -> None:
+    @event_handler(ThingHappened)
+    def on_thing(self, event: ThingHappened) -> None:
         raise RuntimeError("handler bug")
 
 
@@ -125,6 +135,7 @@ def test_a_refused_message_is_parked_at_once_and_can_be_dropped(
     send(amqp, {"key": "refused", "refuse": True})
     letters = wait_until(lambda: parked(amqp), 10, "the refused message to be parked")
     assert letters[0].attempts == 1
+    assert '"key": "refused"' in letters[0].body
     assert "ValidationFailed: this message can never be handled" in letters[0].error
     assert len(Worker.attempts_at["refused"]) == 1
     assert dead_letters.drop(amqp, Worker.name, letters[0].id) == 1
@@ -138,7 +149,7 @@ def test_event_handlers_park_too(
     exchange = Exchange("deadlettersource.events", type="topic", durable=True)
     with Connection(amqp) as connection:
         connection.Producer().publish(
-            {"event_id": "e1"},
+            ThingHappened().to_payload(),
             exchange=exchange,
             routing_key="thing.happened",
             declare=[exchange],

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import sessionmaker
 
+from services.identity.events import OrganizationCreated, OrganizationDeleted
 from services.identity.models import Organization, tables
 from shared import context
 from shared.errors import ValidationFailed
@@ -52,7 +53,15 @@ def make_org(uow: UnitOfWork) -> str:
     uow.session.add(org)
     uow.session.flush()
     uow.audit("organization.created", "Organization", org.id, {"why": "test"})
-    uow.emit("organization.created", {"organization_id": org.id})
+    uow.emit(
+        OrganizationCreated(
+            organization_id=org.id,
+            name=org.name,
+            slug=org.slug,
+            email=org.email,
+            owner_user_id=cuid(),
+        )
+    )
     return org.id
 
 
@@ -125,7 +134,7 @@ def test_data_the_database_refuses_at_commit_is_a_validation_failure(
     unit = UnitOfWork(session_factory, tables, after_commit=published.append)
     with pytest.raises(ValidationFailed) as caught, unit as uow:
         slug = add_org(uow, **fields)
-        uow.emit("organization.created", {"slug": slug})
+        uow.emit(OrganizationDeleted(organization_id=cuid()))
     assert caught.value.status == 422
     assert reason in caught.value.fields["_schema"][0]
     assert published == []

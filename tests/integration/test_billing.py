@@ -11,6 +11,7 @@ import pytest
 from nameko.standalone.events import event_dispatcher
 from sqlalchemy.exc import DBAPIError
 
+from services.payments.events import PaymentPaid
 from shared.clock import utcnow
 from shared.waiting import wait_until
 from tests.integration.conftest import Person, Suite
@@ -370,7 +371,7 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
     assert "refused" in suite.mail(accounts_email, "services are suspended").get_content()
     services = suite.http(
         "GET", f"/v1/organizations/{org['id']}/services", headers=owner.auth
-    ).json()
+    ).json()["items"]
     assert [s["status"] for s in services if s["id"] == service["id"]] == ["SUSPENDED"]
     refused = wait_until(
         lambda: (
@@ -407,7 +408,7 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
     )
     assert status() == ("SUSPENDED", "OVERDUE")
     rest = invoice["amount_due"] - 1000 + 250  # 250 more than owed: becomes credit
-    staff_post(
+    second = staff_post(
         suite,
         staff,
         payments,
@@ -418,6 +419,7 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
             "reference": "FT-1",
         },
     )
+    assert (second["reference"], first["reference"]) == ("FT-1", None)
     wait_until(lambda: status() == ("ACTIVE", "PAID"), 20, "settlement and reactivation")
     assert invoice["invoice_number"] in suite.mail(accounts_email, "Receipt")["Subject"]
     account = suite.http(
@@ -431,22 +433,20 @@ def test_overdue_then_suspended_then_paid_then_reactivated(suite: Suite, staff: 
     )
     services = suite.http(
         "GET", f"/v1/organizations/{org['id']}/services", headers=owner.auth
-    ).json()
+    ).json()["items"]
     assert [s["status"] for s in services if s["id"] == service["id"]] == ["ACTIVE"]
 
     # A repeated payment.paid changes nothing.
     dispatch = event_dispatcher({"AMQP_URI": suite.env.amqp_uri})
-    dispatch(
-        "payments",
-        "payment.paid",
-        {
-            "payment_id": first["id"],
-            "invoice_id": invoice["id"],
-            "amount": 1000,
-            "method": "CASH",
-            "event_id": "repeat",
-        },
+    repeat = PaymentPaid(
+        payment_id=first["id"],
+        invoice_id=invoice["id"],
+        organization_id=org["id"],
+        billing_account_id=account["id"],
+        amount=1000,
+        method="CASH",
     )
+    dispatch(PaymentPaid.source, PaymentPaid.event_type, repeat.to_payload())
     wait_until(
         lambda: "already counted" in suite.log_text("billing"), 20, "billing to see the repeat"
     )
@@ -481,7 +481,9 @@ def test_a_retried_write_with_the_same_idempotency_key_counts_once(
     other = suite.http("POST", path, json=body, headers={**staff.auth, "Idempotency-Key": "cr-2"})
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     credits = suite.http("GET", f"/v1/organizations/{org['id']}/credits", headers=owner.auth).json()
-    assert sorted(c["id"] for c in credits) == sorted([first.json()["id"], other.json()["id"]])
+    assert sorted(c["id"] for c in credits["items"]) == sorted(
+        [first.json()["id"], other.json()["id"]]
+    )
     account = suite.http(
         "GET", f"/v1/organizations/{org['id']}/billing-account", headers=owner.auth
     ).json()

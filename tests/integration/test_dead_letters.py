@@ -14,7 +14,7 @@ import pytest
 from kombu import Connection
 
 from ops.processes import ROOT
-from services.metering.queues import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_KEY
+from services.metering.events import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_KEY
 from shared import dead_letters
 from shared.waiting import wait_until
 from tests.integration.conftest import PASSWORD, Suite

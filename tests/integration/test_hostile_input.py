@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 import requests
-from nameko.standalone.rpc import ClusterRpcProxy
 
-from gateway.openapi import DOCS_PAGE
+from gateway.pages import DOCS_PAGE
 from shared.clock import utcnow
 from shared.errors import DomainError, ValidationFailed
 from shared.ids import cuid
@@ -75,11 +74,6 @@ def nested(depth: int) -> object:
     for _ in range(depth):
         value = [value]
     return value
-
-
-def rpc(suite: Suite) -> ClusterRpcProxy:
-    """The suite itself, calling a service without the gateway in front."""
-    return ClusterRpcProxy({"AMQP_URI": suite.env.amqp_uri}, context_data={"actor_type": "system"})
 
 
 # Parsing
@@ -273,7 +267,7 @@ def test_other_path_values_with_nul_are_404(suite: Suite, staff: Person) -> None
 
 
 def test_services_refuse_hostile_input_from_any_rpc_caller(suite: Suite, org: dict) -> None:
-    with rpc(suite) as cluster:
+    with suite.rpc() as cluster:
         with pytest.raises(ValidationFailed) as caught:
             cluster.identity.list_all_users({"q": NUL})
         assert "q" in caught.value.fields

@@ -92,7 +92,7 @@ def test_guessing_from_a_shared_address_stops_new_clients_there_but_not_known_on
     assert first.status_code == 200, first.text
     sessions = suite.http(
         "GET", "/v1/auth/sessions", headers={"Authorization": f"Bearer {first.json()['token']}"}
-    ).json()
+    ).json()["items"]
     assert [s["ip_address"] for s in sessions if s["current"]] == [address]
     first_device = known.device
 

@@ -111,8 +111,8 @@ def test_an_id_that_cannot_be_an_organization_is_not_found_without_asking(
             lambda uow: settlement.issue_credit(
                 uow, org_id, {"amount": 1, "reason": "x"}, identity
             ),
-            lambda uow: catalog.list_services(uow, org_id, identity),
-            lambda uow: settlement.list_credits(uow, org_id, identity),
+            lambda uow: catalog.list_services(uow, org_id, {}, identity),
+            lambda uow: settlement.list_credits(uow, org_id, {}, identity),
             lambda uow: invoicing.list_invoices(uow, org_id, {}, identity),
             lambda uow: invoicing.get_invoice(uow, org_id, cuid(), identity),
             lambda uow: accounts.get_billing_account(uow, org_id, identity),
@@ -146,8 +146,8 @@ def test_credits_and_reads_of_an_unknown_organization_are_not_found(unit_of_work
     with as_user(is_staff=True):
         for act in (
             lambda uow: settlement.issue_credit(uow, org_id, {"amount": 5, "reason": "x"}),
-            lambda uow: catalog.list_services(uow, org_id, IdentityAnswers()),
-            lambda uow: settlement.list_credits(uow, org_id, IdentityAnswers()),
+            lambda uow: catalog.list_services(uow, org_id, {}, IdentityAnswers()),
+            lambda uow: settlement.list_credits(uow, org_id, {}, IdentityAnswers()),
             lambda uow: invoicing.list_invoices(uow, org_id, {}, IdentityAnswers()),
         ):
             with pytest.raises(NotFound) as refused, unit_of_work("billing") as uow:

@@ -33,6 +33,7 @@ from services.billing.models import (
     ServiceStatus,
     ServiceType,
 )
+from services.payments.events import PaymentPaid
 from shared.authorization import MemberRole
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -84,6 +85,7 @@ def make_invoice(
             status=InvoiceStatus.ISSUED,
             issued_at=issued_at,
             due_at=issued_at + timedelta(days=due_days),
+            payment_token=f"pay-{cuid()}",
             finalized_at=issued_at,
         )
         uow.session.add(invoice)
@@ -161,12 +163,19 @@ def pay(
     amount: int,
     payment_id: str | None = None,
 ) -> str:
-    payment = {
-        "payment_id": payment_id or cuid(),
-        "invoice_id": invoice_id,
-        "amount": amount,
-        "method": "ECOCASH",
-    }
+    """Settle the `payment.paid` event payments sends for a payment of `invoice_id` (an
+    invoice billing does not know belongs to no account here: any ids will do)."""
+    with unit_of_work("billing") as uow:
+        invoice = uow.session.get(Invoice, invoice_id)
+        account = uow.session.get(BillingAccount, invoice.billing_account_id) if invoice else None
+    payment = PaymentPaid(
+        payment_id=payment_id or cuid(),
+        invoice_id=invoice_id,
+        organization_id=account.organization_id if account else cuid(),
+        billing_account_id=account.id if account else cuid(),
+        amount=amount,
+        method="PAYNOW_ECOCASH",
+    )
     with unit_of_work("billing") as uow:
         return settlement.settle_payment(uow, payment)
 
@@ -553,6 +562,28 @@ def test_a_hardware_serial_is_on_one_active_service_at_a_time(unit_of_work, as_u
     assert second["hardware_serial"] == serial
     assert second["status"] == "ACTIVE"
     assert service_statuses(unit_of_work, first["id"]) == [ServiceStatus.CANCELLED]
+
+
+# --- the payment link ------------------------------------------------------------------------
+
+
+def test_the_payment_link_token_is_for_the_suite_and_gone_once_the_invoice_is_void(
+    unit_of_work, as_system, as_user
+) -> None:
+    """Notifications asks for it right before the invoice email: no event carries it."""
+    invoice_id = make_invoice(unit_of_work, make_account(unit_of_work))
+    with as_user(is_staff=True), pytest.raises(Forbidden), unit_of_work("billing") as uow:
+        invoicing.payment_token(uow, invoice_id)
+    with as_system(), unit_of_work("billing") as uow:
+        token = invoicing.payment_token(uow, invoice_id)
+    assert token is not None
+    assert token == invoice_state(unit_of_work, invoice_id).payment_token
+    with as_user(is_staff=True), unit_of_work("billing") as uow:
+        invoicing.void_invoice(uow, invoice_id)
+    with as_system(), unit_of_work("billing") as uow:
+        assert invoicing.payment_token(uow, invoice_id) is None
+    with as_system(), pytest.raises(NotFound), unit_of_work("billing") as uow:
+        invoicing.payment_token(uow, cuid())
 
 
 # --- the database guards finalized invoices -----------------------------------------------------

@@ -55,7 +55,7 @@ def test_the_whole_key_is_returned_once_and_only_its_hash_and_prefix_are_stored(
     created = create_key(unit_of_work, organization_id, owner_id, ["pos:write", "pos:read"])
     key = created["key"]
     with as_user(owner_id, organization_id, MemberRole.OWNER), unit_of_work("identity") as uow:
-        listed = api_keys.list_api_keys(uow, organization_id)
+        listed = api_keys.list_api_keys(uow, organization_id, {})["items"]
     with unit_of_work("identity") as uow:
         stored = uow.session.get(ApiKey, created["id"])
         columns = {c.key: getattr(stored, c.key) for c in ApiKey.__mapper__.column_attrs}
@@ -126,7 +126,7 @@ def test_a_plain_member_may_not_manage_api_keys(unit_of_work: UnitOfWorkFactory)
         pytest.raises(Forbidden),
         unit_of_work("identity") as uow,
     ):
-        api_keys.list_api_keys(uow, organization_id)
+        api_keys.list_api_keys(uow, organization_id, {})
 
 
 def test_an_api_key_may_not_manage_api_keys_whatever_its_scopes(
@@ -186,7 +186,7 @@ def test_usage_stamps_come_only_from_the_suite(unit_of_work: UnitOfWorkFactory) 
     "operation",
     [
         lambda uow, org: api_keys.create_api_key(uow, org, {"name": "T", "scopes": ["pos:read"]}),
-        lambda uow, org: api_keys.list_api_keys(uow, org),
+        lambda uow, org: api_keys.list_api_keys(uow, org, {}),
         lambda uow, org: api_keys.revoke_api_key(uow, org, cuid()),
     ],
     ids=["create", "list", "revoke"],

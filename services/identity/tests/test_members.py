@@ -65,14 +65,15 @@ def test_a_member_of_another_organization_cannot_list_members(
     organization_id, owner, _ = organization_with_owner(unit_of_work)
     other_organization_id, outsider, _ = organization_with_owner(unit_of_work)
     with as_user(owner, organization_id, MemberRole.OWNER), unit_of_work("identity") as uow:
-        listed = members.list_members(uow, organization_id)
-    assert [m["user_id"] for m in listed] == [owner.id]
+        listed = members.list_members(uow, organization_id, {})
+    assert [m["user_id"] for m in listed["items"]] == [owner.id]
+    assert (listed["total"], listed["limit"], listed["offset"]) == (1, 50, 0)
     with (
         as_user(outsider, other_organization_id, MemberRole.OWNER),
         pytest.raises(NotFound),
         unit_of_work("identity") as uow,
     ):
-        members.list_members(uow, organization_id)
+        members.list_members(uow, organization_id, {})
 
 
 def test_an_admin_cannot_demote_remove_or_invite_an_owner(
@@ -225,8 +226,8 @@ def test_inviting_an_existing_member_is_a_conflict(unit_of_work: UnitOfWorkFacto
     "operation",
     [
         lambda uow, org: members.invite(uow, org, {"email": "someone@example.co.zw"}),
-        lambda uow, org: members.list_members(uow, org),
-        lambda uow, org: members.list_invitations(uow, org),
+        lambda uow, org: members.list_members(uow, org, {}),
+        lambda uow, org: members.list_invitations(uow, org, {}),
         lambda uow, org: members.change_role(uow, org, cuid(), {"role": "ADMIN"}),
         lambda uow, org: members.remove_member(uow, org, cuid()),
         lambda uow, org: members.transfer_ownership(uow, org, {"member_id": cuid()}),

@@ -465,7 +465,8 @@ def test_a_duplicate_event_type_name_is_a_conflict(unit_of_work, as_user) -> Non
 
     assert "name" in raised.value.fields
     with as_user(is_staff=True), unit_of_work("metering") as uow:
-        listed = [row for row in event_types.list_event_types(uow) if row["name"] == name]
+        page = event_types.list_event_types(uow, {"limit": 200})
+    listed = [row for row in page["items"] if row["name"] == name]
     assert listed == [{"name": name, "description": "First", "is_active": True}]
 
 

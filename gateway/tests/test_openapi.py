@@ -1,0 +1,215 @@
+"""/v1/openapi.json tells the whole truth, so a frontend can generate its client from it:
+every query parameter with its type and enum, security as the gateway checks it, the
+usage body as one event or a batch, typed answers, and each route's error statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.openapi import build_spec
+from gateway.routes import ROUTES
+from gateway.routing import Route
+from shared.pagination import PageSchema
+from shared.schemas import PageQuerySchema
+
+SPEC = build_spec(ROUTES)
+PEOPLE = [{"session": []}, {"sessionCookie": []}]
+API_KEY = [{"apiKey": []}]
+
+
+def operation(method: str, path: str) -> dict[str, Any]:
+    return SPEC["paths"][path][method.lower()]
+
+
+def query_parameters(method: str, path: str) -> dict[str, dict[str, Any]]:
+    parameters = operation(method, path)["parameters"]
+    return {p["name"]: p for p in parameters if p["in"] == "query"}
+
+
+def component(ref: dict[str, str]) -> dict[str, Any]:
+    return SPEC["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]
+
+
+def success_schema(method: str, path: str) -> dict[str, Any]:
+    responses = operation(method, path)["responses"]
+    [ok] = [r for status, r in responses.items() if status.startswith("2")]
+    return component(ok["content"]["application/json"]["schema"])
+
+
+def test_every_route_is_documented_once_with_its_own_operation_id() -> None:
+    documented = [(m.upper(), p) for p, ops in SPEC["paths"].items() for m in ops]
+    assert sorted(documented) == sorted((r.method, r.template) for r in ROUTES)
+    ids = [op["operationId"] for ops in SPEC["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_usage_report_parameters_have_their_types_and_enum() -> None:
+    query = query_parameters("GET", "/v1/organizations/{org_id}/usage")
+    assert set(query) == {"from", "to", "group_by"}
+    assert query["from"]["required"] and query["to"]["required"]
+    formats = {s["format"] for s in query["from"]["schema"]["anyOf"]}
+    assert formats == {"date", "date-time"}
+    assert query["group_by"]["schema"]["enum"] == ["day", "event_type", "api_key", "invoice"]
+    assert query["group_by"]["required"] is False
+
+
+def test_invoice_and_directory_lists_document_their_filters_and_pages() -> None:
+    invoices = query_parameters("GET", "/v1/organizations/{org_id}/invoices")
+    assert set(invoices) == {"status", "limit", "offset"}
+    assert "OVERDUE" in invoices["status"]["schema"]["enum"]
+    assert invoices["limit"]["schema"] | {"default": 50} == {
+        "type": "integer",
+        "default": 50,
+        "minimum": 1,
+        "maximum": 200,
+    }
+    users = query_parameters("GET", "/v1/admin/users")
+    assert set(users) == {"q", "limit", "offset"}
+    assert users["q"]["schema"]["type"] == "string"
+
+
+LISTS = [r for r in ROUTES if r.query is not None and issubclass(r.query, PageQuerySchema)]
+
+
+def test_every_list_that_can_grow_is_paged() -> None:
+    assert {r.template for r in LISTS} == {
+        "/v1/auth/sessions",
+        "/v1/organizations/{org_id}/members",
+        "/v1/organizations/{org_id}/invitations",
+        "/v1/organizations/{org_id}/api-keys",
+        "/v1/organizations/{org_id}/services",
+        "/v1/organizations/{org_id}/invoices",
+        "/v1/organizations/{org_id}/credits",
+        "/v1/admin/organizations",
+        "/v1/admin/users",
+        "/v1/admin/event-types",
+    }
+
+
+@pytest.mark.parametrize("route", LISTS, ids=lambda r: r.template)
+def test_every_list_answers_the_one_page_envelope(route: Route) -> None:
+    assert route.response is not None and issubclass(route.response, PageSchema)
+    page = success_schema("GET", route.template)
+    assert set(page["required"]) == {"items", "total", "limit", "offset"}
+    assert page["properties"]["items"]["items"]["$ref"].startswith("#/components/schemas/")
+    assert {"limit", "offset"} <= set(query_parameters("GET", route.template))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "security"),
+    [
+        ("GET", "/v1/health", []),
+        ("POST", "/v1/auth/sign-in", []),
+        ("GET", "/v1/me", PEOPLE),
+        ("GET", "/v1/admin/users", PEOPLE),
+        ("GET", "/v1/organizations/{org_id}/members", PEOPLE),
+        ("GET", "/v1/organizations/{org_id}/usage", [*PEOPLE, *API_KEY]),
+        ("POST", "/v1/usage-events", API_KEY),
+        ("GET", "/v1/terminal/whoami", API_KEY),
+    ],
+)
+def test_security_is_per_route_as_the_gateway_checks_it(
+    method: str, path: str, security: list[dict[str, list[str]]]
+) -> None:
+    assert operation(method, path)["security"] == security
+
+
+def test_an_api_key_is_documented_only_where_a_terminal_scope_is_accepted() -> None:
+    with_key = {
+        (m.upper(), p)
+        for p, ops in SPEC["paths"].items()
+        for m, op in ops.items()
+        if {"apiKey": []} in op["security"]
+    }
+    assert with_key == {
+        ("GET", "/v1/organizations/{org_id}/usage"),
+        ("POST", "/v1/usage-events"),
+        ("GET", "/v1/terminal/whoami"),
+    }
+
+
+def test_the_usage_body_is_one_event_or_a_batch_of_them() -> None:
+    body = operation("POST", "/v1/usage-events")["requestBody"]["content"]["application/json"]
+    one, batch = (component(ref) for ref in body["schema"]["oneOf"])
+    assert {"event_type", "idempotency_key"} <= set(one["required"])
+    assert batch["required"] == ["events"]
+    assert component(batch["properties"]["events"]["items"]) == one
+    assert batch["properties"]["events"]["maxItems"] == 1000
+
+
+def test_run_results_are_typed_rows() -> None:
+    billing = success_schema("POST", "/v1/admin/billing-runs")
+    row = component(billing["properties"]["rows"]["items"])
+    assert row["properties"]["result"]["enum"] == [
+        "invoiced",
+        "already invoiced",
+        "nothing to bill",
+    ]
+    overdue = success_schema("POST", "/v1/admin/overdue-runs")
+    row = component(overdue["properties"]["rows"]["items"])
+    assert set(row["properties"]) == {"organization_id", "status"}
+
+
+# Any route with a body: malformed, too large, not JSON, invalid.
+BODY = {400, 413, 415, 422}
+
+
+def errors_of(method: str, path: str) -> set[int]:
+    responses = operation(method, path)["responses"]
+    for status, response in responses.items():
+        if status[0] in "45" or status == "default":
+            assert response["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
+    return {int(status) for status in responses if status[0] in "45"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "statuses"),
+    [
+        ("GET", "/v1/health", {422}),
+        ("GET", "/v1/ready", {422, 503}),
+        ("POST", "/v1/auth/sign-in", {400, 401, 403, 413, 415, 422, 429, 503}),
+        ("GET", "/v1/me", {401, 403, 404, 422, 503}),
+        ("DELETE", "/v1/organizations/{org_id}", {401, 403, 404, 409, 422, 503}),
+        ("GET", "/v1/organizations/{org_id}/usage", {401, 402, 403, 404, 422, 429, 503}),
+        ("POST", "/v1/usage-events", {400, 401, 402, 403, 409, 413, 415, 422, 429, 503}),
+        ("POST", "/v1/admin/organizations/{org_id}/payments", BODY | {401, 403, 404, 409, 503}),
+    ],
+)  # fmt: skip
+def test_each_route_lists_the_statuses_it_can_refuse_with(
+    method: str, path: str, statuses: set[int]
+) -> None:
+    assert errors_of(method, path) == statuses
+
+
+def test_every_delete_answers_204_without_a_body() -> None:
+    deletes = [op for ops in SPEC["paths"].values() for m, op in ops.items() if m == "delete"]
+    assert len(deletes) == 4
+    for op in deletes:
+        [success] = [status for status in op["responses"] if status.startswith("2")]
+        assert success == "204"
+        assert "content" not in op["responses"]["204"]
+
+
+def test_pages_are_documented_as_html() -> None:
+    page = operation("GET", "/v1/organizations/{org_id}/invoices/{invoice_id}/html")
+    assert list(page["responses"]["200"]["content"]) == ["text/html"]
+
+
+def test_the_error_shape_documents_its_fields() -> None:
+    body = component(SPEC["components"]["schemas"]["Error"]["properties"]["error"])
+    assert set(body["required"]) == {"code", "message", "request_id"}
+    assert "events.<index>.<field>" in body["properties"]["fields"]["description"]
+
+
+def test_writes_by_signed_in_callers_document_the_idempotency_key() -> None:
+    headers = {
+        p["name"]
+        for p in operation("POST", "/v1/admin/organizations/{org_id}/credits")["parameters"]
+        if p["in"] == "header"
+    }
+    assert headers == {"Idempotency-Key"}
+    assert not operation("POST", "/v1/auth/sign-up")["parameters"]

@@ -1,0 +1,100 @@
+"""The events billing publishes. Contracts only: this module imports nothing but
+`shared.events` (see there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.events import Cents, Event, Timestamp
+
+
+class BillingEvent(Event):
+    source = "billing"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingAccountOpened(BillingEvent):
+    """A billing account is opened for an organization."""
+
+    event_type = "billing_account.opened"
+
+    billing_account_id: str
+    organization_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceIssued(BillingEvent):
+    """An invoice is finalized. Its payment link's token is not here: notifications asks
+    billing for it (`payment_token`) right before it sends the email."""
+
+    event_type = "invoice.issued"
+
+    invoice_id: str
+    invoice_number: str
+    organization_id: str
+    billing_account_id: str
+    total: Cents
+    amount_due: Cents
+    due_at: Timestamp
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoicePaid(BillingEvent):
+    """An invoice is fully paid."""
+
+    event_type = "invoice.paid"
+
+    invoice_id: str
+    invoice_number: str
+    organization_id: str
+    amount_paid: Cents
+
+
+@dataclass(frozen=True, kw_only=True)
+class InvoiceVoided(BillingEvent):
+    """Staff void an unpaid invoice; it stays on record."""
+
+    event_type = "invoice.voided"
+
+    invoice_id: str
+    organization_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditIssued(BillingEvent):
+    """Staff issue a credit in an organization's favour."""
+
+    event_type = "credit.issued"
+
+    credit_id: str
+    organization_id: str
+    amount: Cents
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountStatusChanged(BillingEvent):
+    """What every transition of a billing account carries (not an event itself)."""
+
+    billing_account_id: str
+    organization_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingAccountOverdue(AccountStatusChanged):
+    """An invoice of the account went past its due date."""
+
+    event_type = "billing_account.overdue"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingAccountSuspended(AccountStatusChanged):
+    """The account is past due beyond its grace period: its terminals are refused."""
+
+    event_type = "billing_account.suspended"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingAccountReactivated(AccountStatusChanged):
+    """Everything overdue is paid: the account and its services are active again."""
+
+    event_type = "billing_account.reactivated"
