@@ -13,6 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,15 +24,19 @@ from shared import config
 from shared.waiting import DeadlineExceeded, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-# The local mail sink stands in for an SMTP server; in production SMTP_HOST names a real one.
-COMPONENTS: tuple[str, ...] = ("mailsink", *config.SERVICES, "gateway")
+# The local mail sink stands in for an SMTP server, the Paynow simulator for Paynow; in
+# production SMTP_HOST and PAYNOW_URL name the real ones.
+COMPONENTS: tuple[str, ...] = ("mailsink", "paynow-simulator", *config.SERVICES, "gateway")
 MODULES = {component: ["shared.launcher", component] for component in COMPONENTS} | {
-    "mailsink": ["ops.mailsink"]
+    "mailsink": ["ops.mailsink"],
+    "paynow-simulator": ["paynow_simulator"],
 }
 
 
 # Where `make up` keeps the call-context signing key it made, when the environment sets none.
 SIGNING_KEY_FILE = "context-signing-key"
+# And the Paynow integration (id:key) it made for the simulator, when none is set.
+PAYNOW_INTEGRATION_FILE = "paynow-integration"
 
 # How long `start` waits for another listener on the component's address to go away.
 PORT_RELEASE_SECONDS = 5.0
@@ -44,6 +50,13 @@ class SupervisorError(RuntimeError):
 def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host or "0.0.0.0", int(port)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (for tests and second stacks beside `make up`)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def port_is_free(address: str) -> bool:
@@ -96,20 +109,34 @@ def listeners_of(port: int) -> list[str]:
     return found
 
 
-def local_signing_key(var_dir: Path) -> str:
-    """A random key made once and kept, readable by this user only. Written to a file of
-    its own and linked into place, so a second `ops start` at the same moment reads the
-    whole key, never half of one."""
-    path = var_dir / SIGNING_KEY_FILE
+def local_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret made once and kept, readable by this user only. Written to a file of its
+    own and linked into place, so a second `ops start` at the same moment reads the whole
+    secret, never half of one."""
     if not path.exists():
-        draft = var_dir / f"{SIGNING_KEY_FILE}.{os.getpid()}"
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
+            out.write(make() + "\n")
         with contextlib.suppress(FileExistsError):
             os.link(draft, path)
         draft.unlink()
     return path.read_text().strip()
+
+
+def local_signing_key(var_dir: Path) -> str:
+    return local_secret(var_dir / SIGNING_KEY_FILE, lambda: secrets.token_urlsafe(32))
+
+
+def local_paynow_integration(var_dir: Path) -> tuple[str, str]:
+    """An integration id and key for the simulator, shaped like Paynow's (a number and
+    a GUID)."""
+    made = local_secret(
+        var_dir / PAYNOW_INTEGRATION_FILE,
+        lambda: f"{secrets.randbelow(90000) + 10000}:{uuid.uuid4()}",
+    )
+    integration_id, _, key = made.partition(":")
+    return integration_id, key
 
 
 def _last_lines(path: Path, count: int = 15) -> str:
@@ -147,6 +174,8 @@ class Supervisor:
             return self.gateway_address
         if component == "mailsink":
             return f"{self.setting(config.SMTP_HOST)}:{self.setting(config.SMTP_PORT)}"
+        if component == "paynow-simulator":
+            return self.setting(config.PAYNOW_SIMULATOR_ADDRESS)
         return None
 
     @property
@@ -172,6 +201,7 @@ class Supervisor:
         if address is not None:
             self._wait_port_free(component, address)
         self._ensure_signing_key()
+        self._ensure_paynow_integration()
         with self.log_file(component).open("ab") as log:
             process = subprocess.Popen(
                 [self.python, "-m", *MODULES[component]],
@@ -203,6 +233,13 @@ class Supervisor:
         if not self.env.get(name):
             self.env[name] = local_signing_key(self.var_dir)
 
+    def _ensure_paynow_integration(self) -> None:
+        """The payments service and the simulator must share an integration: one the
+        environment sets wins, else the one kept under the var directory."""
+        names = (config.PAYNOW_INTEGRATION_ID.name, config.PAYNOW_INTEGRATION_KEY.name)
+        if not any(self.env.get(name) for name in names):
+            self.env.update(zip(names, local_paynow_integration(self.var_dir), strict=True))
+
     def _wait_port_free(self, component: str, address: str) -> None:
         """A listener that is going away (a server still shutting down) gets a few seconds;
         one that stays is named in the error."""
@@ -219,6 +256,8 @@ class Supervisor:
     def _address_setting(self, component: str) -> str:
         if component == "gateway":
             return config.GATEWAY_ADDRESS.name
+        if component == "paynow-simulator":
+            return config.PAYNOW_SIMULATOR_ADDRESS.name
         return f"{config.SMTP_HOST.name}/{config.SMTP_PORT.name}"
 
     def wait_listening(self, component: str, timeout: float = 60.0) -> str | None:
@@ -302,7 +341,13 @@ class Supervisor:
                     raise SupervisorError(
                         f"{component} is not running; see {self.log_file(component)}"
                     )
-            return body if ok else None
+            # The gateway being ready says nothing of the mail sink and the simulator.
+            listening = all(
+                accepts_connections(address)
+                for address in map(self.listen_address, COMPONENTS)
+                if address is not None
+            )
+            return body if ok and listening else None
 
         try:
             return wait_until(ready_body, timeout, "/v1/ready", interval=0.5)

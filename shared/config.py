@@ -93,6 +93,43 @@ CONTEXT_SIGNING_KEY = Setting(
     "comma-separated to rotate: the first signs, all verify. Required: processes refuse to "
     "start without it; `make up` creates one in CVT_VAR_DIR if unset",
 )
+PAYNOW_URL = Setting(
+    "PAYNOW_URL",
+    "http://127.0.0.1:8010",
+    "Base URL where the payments service reaches Paynow: the local simulator by default, "
+    "https://www.paynow.co.zw in production",
+)
+PAYNOW_INTEGRATION_ID = Setting(
+    "PAYNOW_INTEGRATION_ID",
+    "",
+    "Paynow integration id of the suite; `make up` creates a local id and key for the "
+    "simulator in CVT_VAR_DIR when neither is set",
+)
+PAYNOW_INTEGRATION_KEY = Setting(
+    "PAYNOW_INTEGRATION_KEY",
+    "",
+    "Paynow integration key (a GUID) that signs every message to and from Paynow",
+)
+PAYNOW_SIMULATOR_ADDRESS = Setting(
+    "PAYNOW_SIMULATOR_ADDRESS", "127.0.0.1:8010", "host:port the Paynow simulator listens on"
+)
+PAYNOW_SIMULATOR_MERCHANTS = Setting(
+    "PAYNOW_SIMULATOR_MERCHANTS",
+    "",
+    "More merchants the simulator knows, as id:key,id:key (it always knows "
+    "PAYNOW_INTEGRATION_ID/PAYNOW_INTEGRATION_KEY)",
+)
+PAYNOW_SIMULATOR_DELAY_SCALE = Setting(
+    "PAYNOW_SIMULATOR_DELAY_SCALE",
+    "1.0",
+    "Multiplies the simulator's test-mode delays (5 s, 30 s) and status-post retry pauses",
+)
+PAYNOW_SIMULATOR_BROWSER_URL = Setting(
+    "PAYNOW_SIMULATOR_BROWSER_URL",
+    "",
+    "Base URL browsers reach the simulator at, for its browserurl (empty: the URL the "
+    "merchant called)",
+)
 
 
 def database_setting(service: str) -> Setting:

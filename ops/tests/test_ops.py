@@ -10,7 +10,7 @@ import pytest
 
 from ops import processes
 from ops.__main__ import main
-from ops.processes import Supervisor, SupervisorError, port_is_free
+from ops.processes import Supervisor, SupervisorError, free_port, port_is_free
 from ops.table import format_table
 from shared import config
 
@@ -43,12 +43,6 @@ def test_a_stale_pid_file_means_stopped(tmp_path: Path) -> None:
 
 
 # --- a listener killed and started again on its port --------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def leftover_connections(port: int) -> list[str]:

@@ -1,5 +1,5 @@
-"""The whole suite as real processes: the mail sink, every service and the gateway, on
-this run's own database and vhost, reached over real HTTP."""
+"""The whole suite as real processes: the mail sink, the Paynow simulator, every service
+and the gateway, on this run's own database and vhost, reached over real HTTP."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import email
 import mailbox
 import os
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, pool, text
 
-from ops.processes import Supervisor
+from ops.processes import Supervisor, free_port
 from ops.seed import seed
 from shared import config, context
 from shared.errors import ValidationFailed
@@ -32,12 +31,6 @@ ALLOWED_ORIGIN = "https://app.cvt.test"
 MAX_BODY_BYTES = 64 * 1024
 PASSWORD = "correct horse battery staple"
 STAFF_EMAIL = "staff@cvt.test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -146,11 +139,18 @@ def suite(
     test_environment: RunEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Suite]:
     var_dir = Path(tmp_path_factory.mktemp("suite"))
+    paynow_port = free_port()
     env = (
         dict(os.environ)
         | test_environment.as_env()
         | {
             "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
+            "PAYNOW_SIMULATOR_ADDRESS": f"127.0.0.1:{paynow_port}",
+            "PAYNOW_URL": f"http://127.0.0.1:{paynow_port}",
+            "PAYNOW_INTEGRATION_ID": "20001",
+            "PAYNOW_INTEGRATION_KEY": str(uuid.uuid4()),
+            # Test-mode scripts in a twentieth of Paynow's time: 5 s -> 0.25 s, 30 s -> 1.5 s.
+            "PAYNOW_SIMULATOR_DELAY_SCALE": "0.05",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(free_port()),
             "CVT_VAR_DIR": str(var_dir),
