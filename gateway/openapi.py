@@ -4,6 +4,7 @@ the gateway checks it, and every error status it can answer with, in the one err
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -44,6 +45,11 @@ ERRORS = {
     503: "A service did not answer in time; see Retry-After",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+# werkzeug's `<any(suspend, reactivate, cancel):action>`: only those words are routed.
+_ONE_OF_WORDS = re.compile(r"<any\(([^)]*)\):(\w+)>")
+# How apispec writes a nullable nested schema for OpenAPI 3.0: `anyOf` it and this, which
+# any object matches, so nothing of the nested schema would be checked or typed.
+_ANY_OBJECT_OR_NULL = {"type": "object", "nullable": True}
 
 
 def security(access: Access) -> list[dict[str, list[str]]]:
@@ -68,16 +74,19 @@ def error_statuses(route: Route) -> list[int]:
     return sorted(statuses)
 
 
-def _path_schema(name: str) -> dict[str, Any]:
+def _path_schema(route: Route, name: str) -> dict[str, Any]:
     """Ids are CUIDs; anything else in their place is answered 404 (see shared.input_gate)."""
     if name.endswith("_id"):
         return {"type": "string", "pattern": "^[A-Za-z0-9_-]+$", "maxLength": CUID_LENGTH}
+    words = {found: choices for choices, found in _ONE_OF_WORDS.findall(route.path)}
+    if name in words:
+        return {"type": "string", "enum": [word.strip() for word in words[name].split(",")]}
     return {"type": "string"}
 
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
-        {"in": "path", "name": name, "required": True, "schema": _path_schema(name)}
+        {"in": "path", "name": name, "required": True, "schema": _path_schema(route, name)}
         for name in route.path_params
     ]
     if route.query is not None:
@@ -124,8 +133,9 @@ def _body(route: Route) -> dict[str, Any]:
 def operation(route: Route) -> dict[str, Any]:
     responses = {str(route.status): _success(route)}
     responses |= {str(status): _error(status) for status in error_statuses(route)}
-    responses["default"] = {
-        "description": "Unexpected error (500): quote the request id",
+    # Named rather than `default`, so that any other status is known to be undocumented.
+    responses["500"] = {
+        "description": "Unexpected error: quote the request id",
         "content": {JSON: {"schema": "Error"}},
     }
     described: dict[str, Any] = {
@@ -142,14 +152,27 @@ def operation(route: Route) -> dict[str, Any]:
     return described
 
 
+def _nullable_nested(converter: Any, field: Any, ret: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """A nullable nested schema as OpenAPI 3.0 clients read it, `allOf: [X], nullable`, in
+    place of apispec's `anyOf: [X, any object or null]` (rewritten in `ret`)."""
+    branches = ret.get("anyOf", [])
+    if _ANY_OBJECT_OR_NULL in branches:
+        del ret["anyOf"]
+        ret["allOf"] = [branch for branch in branches if branch != _ANY_OBJECT_OR_NULL]
+        ret["nullable"] = True
+    return {}
+
+
 def build_spec(routes: Iterable[Route]) -> dict[str, Any]:
+    marshmallow = MarshmallowPlugin()
     spec = APISpec(
         title="CVT ERP API",
         version=API_VERSION,
         openapi_version="3.0.3",
-        plugins=[MarshmallowPlugin()],
+        plugins=[marshmallow],
         info={"description": "Christus Veritas Technologies ERP. Money is in US cents."},
     )
+    marshmallow.converter.add_attribute_function(_nullable_nested)
     spec.components.schema("Error", schema=ErrorSchema)
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)

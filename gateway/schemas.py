@@ -30,26 +30,33 @@ class ErrorSchema(Schema):
 
 
 class HealthSchema(Schema):
-    status = fields.String(metadata={"example": "ok"})
+    status = fields.String(required=True, metadata={"enum": ["ok"]})
 
 
 class ReadySchema(Schema):
-    status = fields.String(metadata={"example": "ready"})
-    services = fields.Dict(keys=fields.String(), values=fields.String())
+    status = fields.String(required=True, metadata={"enum": ["ready"]})
+    services = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(metadata={"enum": ["ok"]}),
+        required=True,
+        metadata={"description": "Every service, each `ok` (else the answer is 503)"},
+    )
     dead_letters = fields.Dict(
         keys=fields.String(),
         values=fields.Integer(),
+        required=True,
         metadata={"description": "parked messages per service (python -m ops dead-letters)"},
     )
 
 
 class StatusSchema(Schema):
-    status = fields.String()
+    status = fields.String(required=True, metadata={"description": "What happened, in words"})
 
 
 class OrganizationDetailSchema(OrganizationSchema):
     billing_account = fields.Nested(
         BillingAccountSchema,
+        required=True,
         allow_none=True,
         metadata={
             "description": "null until billing has opened the account "

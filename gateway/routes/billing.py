@@ -194,7 +194,7 @@ def billing_settings(gateway: Gateway, request: Request) -> dict[str, Any]:
     "/v1/admin/billing-settings",
     summary="Change billing settings and prices",
     access=STAFF,
-    request=billing.BillingSettingsSchema,
+    request=billing.BillingSettingsUpdateSchema,
     response=billing.BillingSettingsSchema,
     tags=STAFF_TAGS,
 )

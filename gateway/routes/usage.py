@@ -47,7 +47,7 @@ def list_event_types(gateway: Gateway, request: Request, query: dict) -> dict[st
     "/v1/admin/event-types",
     summary="Register a usage event type",
     access=STAFF,
-    request=metering.EventTypeSchema,
+    request=metering.EventTypeCreateSchema,
     response=metering.EventTypeSchema,
     status=201,
     errors=[409],

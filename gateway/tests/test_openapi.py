@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from schemathesis.specs.openapi.definitions import OPENAPI_30_VALIDATOR
 
 from gateway.openapi import build_spec
 from gateway.routes import ROUTES
@@ -157,13 +158,14 @@ BODY = {400, 413, 415, 422}
 
 
 def errors_of(method: str, path: str) -> set[int]:
+    """The refusals (4xx, 503) an operation documents, each in the one error shape."""
     responses = operation(method, path)["responses"]
-    for status, response in responses.items():
-        if status[0] in "45" or status == "default":
-            assert response["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/Error"
-            }
-    return {int(status) for status in responses if status[0] in "45"}
+    errors = {int(status) for status in responses if status[0] in "45"}
+    for status in errors:
+        assert responses[str(status)]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+    return errors - {500}
 
 
 @pytest.mark.parametrize(
@@ -213,3 +215,104 @@ def test_writes_by_signed_in_callers_document_the_idempotency_key() -> None:
     }
     assert headers == {"Idempotency-Key"}
     assert not operation("POST", "/v1/auth/sign-up")["parameters"]
+
+
+def test_the_document_is_valid_openapi_3_0() -> None:
+    """Against the OpenAPI 3.0 meta-schema (the one Schemathesis itself checks with)."""
+    errors = [
+        f"{error.instance_path}: {error.message}"
+        for error in OPENAPI_30_VALIDATOR.iter_errors(SPEC)
+    ]
+    assert SPEC["openapi"] == "3.0.3"
+    assert errors == []
+
+
+def test_every_operation_documents_its_500_and_no_catch_all() -> None:
+    """Without a `default` answer, any status an operation does not list is a finding
+    (Schemathesis' status_code_conformance), and a client types the 500 as an Error."""
+    for path, ops in SPEC["paths"].items():
+        for method, op in ops.items():
+            assert "default" not in op["responses"], (method, path)
+            assert "500" in op["responses"], (method, path)
+
+
+def schemas_under(schema: dict[str, Any]) -> set[str]:
+    """The names of the components a schema refers to, however deep."""
+    found: set[str] = set()
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref:
+                name = ref.rsplit("/", 1)[1]
+                if name not in found:
+                    found.add(name)
+                    pending.append(SPEC["components"]["schemas"][name])
+            pending.extend(value for key, value in node.items() if key != "$ref")
+    return found
+
+
+def answer_schemas() -> set[str]:
+    return {
+        name
+        for ops in SPEC["paths"].values()
+        for op in ops.values()
+        for response in op["responses"].values()
+        for media in response.get("content", {}).values()
+        for name in schemas_under(media["schema"])
+    }
+
+
+# Sent only in some answers, by design: each says when in its description.
+OPTIONAL_ANSWER_FIELDS = {
+    ("ErrorBody", "fields"),
+    ("EventResult", "errors"),
+    ("UsageRow", "day"),
+    ("UsageRow", "event_type"),
+    ("UsageRow", "api_key_id"),
+    ("UsageRow", "invoice_id"),
+}
+
+
+def test_every_answer_field_is_required_unless_sent_only_sometimes() -> None:
+    """A generated client types a required field as always there: the services send every
+    field of their answers (null where nullable), and Schemathesis checks they do."""
+    optional = set()
+    for name in answer_schemas():
+        schema = SPEC["components"]["schemas"][name]
+        optional |= {
+            (name, field) for field in set(schema["properties"]) - set(schema.get("required", []))
+        }
+    assert optional == OPTIONAL_ANSWER_FIELDS
+    for name, field in OPTIONAL_ANSWER_FIELDS:
+        assert SPEC["components"]["schemas"][name]["properties"][field]["description"]
+
+
+def test_a_nullable_nested_answer_is_that_schema_or_null() -> None:
+    """Not apispec's `anyOf` with any object, which would check and type nothing."""
+    organization = success_schema("GET", "/v1/organizations/{org_id}")
+    assert organization["properties"]["billing_account"] | {"description": ""} == {
+        "allOf": [{"$ref": "#/components/schemas/BillingAccount"}],
+        "nullable": True,
+        "description": "",
+    }
+    assert "billing_account" in organization["required"]
+
+
+def test_answers_and_requests_of_one_thing_are_separate_shapes_where_they_differ() -> None:
+    """Fields a request may leave out (defaults) are always in the answer."""
+    settings = success_schema("GET", "/v1/admin/billing-settings")
+    assert set(settings["required"]) == set(settings["properties"])
+    body = operation("PATCH", "/v1/admin/billing-settings")["requestBody"]
+    assert "required" not in component(body["content"]["application/json"]["schema"])
+    event_type = success_schema("POST", "/v1/admin/event-types")
+    assert set(event_type["required"]) == {"name", "description", "is_active"}
+
+
+def test_a_path_word_documents_the_words_routed() -> None:
+    parameters = operation("POST", "/v1/admin/services/{service_id}/{action}")["parameters"]
+    [action] = [p for p in parameters if p["name"] == "action"]
+    assert action["schema"]["enum"] == ["suspend", "reactivate", "cancel"]

@@ -19,15 +19,15 @@ RUN_RESULTS = ("invoiced", "already invoiced", "nothing to bill")
 
 
 class BillingAccountSchema(Schema):
-    id = fields.String()
-    organization_id = fields.String()
-    status = fields.String(metadata={"enum": list(ACCOUNT_STATUSES)})
-    grace_period_days = fields.Integer()
+    id = fields.String(required=True)
+    organization_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": list(ACCOUNT_STATUSES)})
+    grace_period_days = fields.Integer(required=True)
     balance = fields.Integer(
-        metadata={"description": "US cents; positive = credit, negative = owed"}
+        required=True, metadata={"description": "US cents; positive = credit, negative = owed"}
     )
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
 
 
 class ServiceCreateSchema(StrictSchema):
@@ -46,16 +46,16 @@ class ServiceChangeSchema(StrictSchema):
 
 
 class ServiceSchema(Schema):
-    id = fields.String()
-    organization_id = fields.String()
-    type = fields.String(metadata={"enum": list(SERVICE_TYPES)})
-    name = fields.String()
-    hardware_serial = fields.String(allow_none=True)
-    monthly_fee = fields.Integer(metadata={"description": "US cents"})
-    status = fields.String(metadata={"enum": list(SERVICE_STATUSES)})
-    activated_at = fields.AwareDateTime()
-    suspended_at = fields.AwareDateTime(allow_none=True)
-    cancelled_at = fields.AwareDateTime(allow_none=True)
+    id = fields.String(required=True)
+    organization_id = fields.String(required=True)
+    type = fields.String(required=True, metadata={"enum": list(SERVICE_TYPES)})
+    name = fields.String(required=True)
+    hardware_serial = fields.String(required=True, allow_none=True)
+    monthly_fee = fields.Integer(required=True, metadata={"description": "US cents"})
+    status = fields.String(required=True, metadata={"enum": list(SERVICE_STATUSES)})
+    activated_at = fields.AwareDateTime(required=True)
+    suspended_at = fields.AwareDateTime(required=True, allow_none=True)
+    cancelled_at = fields.AwareDateTime(required=True, allow_none=True)
 
 
 class ServicePageSchema(PageSchema):
@@ -63,36 +63,38 @@ class ServicePageSchema(PageSchema):
 
 
 class InvoiceLineItemSchema(Schema):
-    id = fields.String()
-    description = fields.String()
-    quantity = fields.Integer()
-    unit_price = fields.Integer(metadata={"description": "US cents"})
-    total = fields.Integer(metadata={"description": "US cents"})
-    service_id = fields.String(allow_none=True)
+    id = fields.String(required=True)
+    description = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    unit_price = fields.Integer(required=True, metadata={"description": "US cents"})
+    total = fields.Integer(required=True, metadata={"description": "US cents"})
+    service_id = fields.String(
+        required=True, allow_none=True, metadata={"description": "null for usage lines"}
+    )
 
 
 class InvoiceSchema(Schema):
-    id = fields.String()
-    billing_account_id = fields.String()
-    invoice_number = fields.String(allow_none=True)
-    period_start = fields.AwareDateTime()
-    period_end = fields.AwareDateTime()
-    subtotal = fields.Integer()
-    tax = fields.Integer()
-    total = fields.Integer()
-    amount_paid = fields.Integer()
-    amount_due = fields.Integer()
-    status = fields.String(metadata={"enum": list(INVOICE_STATUSES)})
-    issued_at = fields.AwareDateTime(allow_none=True)
-    due_at = fields.AwareDateTime(allow_none=True)
-    paid_at = fields.AwareDateTime(allow_none=True)
-    finalized_at = fields.AwareDateTime(allow_none=True)
+    id = fields.String(required=True)
+    billing_account_id = fields.String(required=True)
+    invoice_number = fields.String(required=True, allow_none=True)
+    period_start = fields.AwareDateTime(required=True)
+    period_end = fields.AwareDateTime(required=True)
+    subtotal = fields.Integer(required=True, metadata={"description": "US cents"})
+    tax = fields.Integer(required=True, metadata={"description": "US cents"})
+    total = fields.Integer(required=True, metadata={"description": "US cents"})
+    amount_paid = fields.Integer(required=True, metadata={"description": "US cents"})
+    amount_due = fields.Integer(required=True, metadata={"description": "US cents"})
+    status = fields.String(required=True, metadata={"enum": list(INVOICE_STATUSES)})
+    issued_at = fields.AwareDateTime(required=True, allow_none=True)
+    due_at = fields.AwareDateTime(required=True, allow_none=True)
+    paid_at = fields.AwareDateTime(required=True, allow_none=True)
+    finalized_at = fields.AwareDateTime(required=True, allow_none=True)
 
 
 class InvoiceDetailSchema(InvoiceSchema):
-    line_items = fields.List(fields.Nested(InvoiceLineItemSchema))
-    payment_token = fields.String(allow_none=True)
-    payment_token_expires_at = fields.AwareDateTime(allow_none=True)
+    line_items = fields.List(fields.Nested(InvoiceLineItemSchema), required=True)
+    payment_token = fields.String(required=True, allow_none=True)
+    payment_token_expires_at = fields.AwareDateTime(required=True, allow_none=True)
 
 
 class InvoiceQuerySchema(PageQuerySchema):
@@ -112,12 +114,12 @@ class CreditCreateSchema(StrictSchema):
 
 
 class CreditSchema(Schema):
-    id = fields.String()
-    billing_account_id = fields.String()
-    amount = fields.Integer()
-    reason = fields.String()
-    issued_by_id = fields.String(allow_none=True)
-    created_at = fields.AwareDateTime()
+    id = fields.String(required=True)
+    billing_account_id = fields.String(required=True)
+    amount = fields.Integer(required=True, metadata={"description": "US cents"})
+    reason = fields.String(required=True)
+    issued_by_id = fields.String(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
 
 
 class CreditPageSchema(PageSchema):
@@ -164,17 +166,18 @@ class OverdueRunResultSchema(Schema):
     )
 
 
-class PriceSchema(StrictSchema):
+class PriceChangeSchema(StrictSchema):
     included = fields.Integer(
-        strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_QUANTITY)
-    )
+        strict=True, load_default=0, validate=validate.Range(min=0, max=MAX_QUANTITY),
+        metadata={"description": "Free quantity per invoice"},
+    )  # fmt: skip
     unit_price = fields.Integer(
         strict=True, required=True, validate=validate.Range(min=0, max=MAX_CENTS),
         metadata={"description": "US cents"},
     )  # fmt: skip
 
 
-class BillingSettingsSchema(StrictSchema):
+class BillingSettingsUpdateSchema(StrictSchema):
     due_days = fields.Integer(
         strict=True, validate=validate.Range(min=0, max=365), data_key="invoice.due_days"
     )
@@ -191,6 +194,24 @@ class BillingSettingsSchema(StrictSchema):
     )
     prices = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=64)),
-        values=fields.Nested(PriceSchema),
+        values=fields.Nested(PriceChangeSchema),
         metadata={"description": "Per event type: included quantity and unit price (cents)"},
     )  # fmt: skip
+
+
+class PriceSchema(Schema):
+    included = fields.Integer(required=True, metadata={"description": "Free quantity per invoice"})
+    unit_price = fields.Integer(required=True, metadata={"description": "US cents"})
+
+
+class BillingSettingsSchema(Schema):
+    due_days = fields.Integer(required=True, data_key="invoice.due_days")
+    tax_rate_basis_points = fields.Integer(required=True, data_key="invoice.tax_rate_basis_points")
+    grace_period_days = fields.Integer(required=True, data_key="billing_account.grace_period_days")
+    payment_link_days = fields.Integer(required=True, data_key="invoice.payment_link_days")
+    prices = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(PriceSchema),
+        required=True,
+        metadata={"description": "Per event type: included quantity and unit price (cents)"},
+    )

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from services.billing.schemas import BillingSettingsSchema
+from services.billing.schemas import BillingSettingsUpdateSchema
 from shared.authorization import require_staff
 from shared.ids import cuid
 from shared.schemas import load
@@ -54,7 +54,7 @@ def all_settings(uow: UnitOfWork) -> dict[str, Any]:
 def update_settings(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
     """Staff: change settings and prices."""
     require_staff()
-    fields = BillingSettingsSchema().dump(load(BillingSettingsSchema(), data))
+    fields = BillingSettingsUpdateSchema().dump(load(BillingSettingsUpdateSchema(), data))
     prices = fields.pop("prices", {})
     model = uow.tables.system_setting
     values = {key: str(value) for key, value in fields.items()}

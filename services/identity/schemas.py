@@ -13,6 +13,7 @@ PASSWORD = validate.Length(min=10, max=256, error="between 10 and 256 characters
 ROLES = [role.value for role in MemberRole]
 ROLE = validate.OneOf(ROLES)
 DEVICE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
+SCOPES = sorted(API_KEY_SCOPES)
 
 
 class OrganizationCreateSchema(StrictSchema):
@@ -38,20 +39,20 @@ class OrganizationUpdateSchema(StrictSchema):
 
 
 class OrganizationSchema(Schema):
-    id = fields.String()
-    name = fields.String()
-    slug = fields.String()
-    email = fields.String()
-    phone = fields.String(allow_none=True)
-    address = fields.String(allow_none=True)
-    city = fields.String(allow_none=True)
-    country = fields.String()
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    slug = fields.String(required=True)
+    email = fields.String(required=True)
+    phone = fields.String(required=True, allow_none=True)
+    address = fields.String(required=True, allow_none=True)
+    city = fields.String(required=True, allow_none=True)
+    country = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
 
 
 class MyOrganizationSchema(OrganizationSchema):
-    role = fields.String(metadata={"description": "Your role in it", "enum": ROLES})
+    role = fields.String(required=True, metadata={"description": "Your role in it", "enum": ROLES})
 
 
 class SignUpSchema(StrictSchema):
@@ -95,41 +96,47 @@ class PasswordChangeSchema(StrictSchema):
 
 
 class UserSchema(Schema):
-    id = fields.String()
-    email = fields.String()
-    name = fields.String(allow_none=True)
-    email_verified = fields.AwareDateTime(allow_none=True)
-    is_admin = fields.Boolean(metadata={"description": "CVT staff"})
-    created_at = fields.AwareDateTime()
+    id = fields.String(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    email_verified = fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "When; null until verified"}
+    )
+    is_admin = fields.Boolean(required=True, metadata={"description": "CVT staff"})
+    created_at = fields.AwareDateTime(required=True)
 
 
 class MeSchema(UserSchema):
-    organizations = fields.List(fields.Nested(MyOrganizationSchema))
+    organizations = fields.List(fields.Nested(MyOrganizationSchema), required=True)
 
 
 class SignedInSchema(Schema):
-    token = fields.String(metadata={"description": "Send as `Authorization: Bearer <token>`"})
-    expires_at = fields.AwareDateTime()
+    token = fields.String(
+        required=True, metadata={"description": "Send as `Authorization: Bearer <token>`"}
+    )
+    expires_at = fields.AwareDateTime(required=True)
     csrf_token = fields.String(
-        metadata={"description": "Send as X-CSRF-Token on writes authenticated by the cookie"}
+        required=True,
+        metadata={"description": "Send as X-CSRF-Token on writes authenticated by the cookie"},
     )
     device_token = fields.String(
+        required=True,
         metadata={
             "description": "This client's device token (also the `cvt_device` cookie): send it "
             "with your next sign-in; it replaces the one you sent"
-        }
+        },
     )
-    device_expires_at = fields.AwareDateTime()
-    user = fields.Nested(UserSchema)
+    device_expires_at = fields.AwareDateTime(required=True)
+    user = fields.Nested(UserSchema, required=True)
 
 
 class SessionSchema(Schema):
-    id = fields.String()
-    created_at = fields.AwareDateTime()
-    expires_at = fields.AwareDateTime()
-    ip_address = fields.String(allow_none=True)
-    user_agent = fields.String(allow_none=True)
-    current = fields.Boolean(metadata={"description": "The session of this request"})
+    id = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    ip_address = fields.String(required=True, allow_none=True)
+    user_agent = fields.String(required=True, allow_none=True)
+    current = fields.Boolean(required=True, metadata={"description": "The session of this request"})
 
 
 class SessionPageSchema(PageSchema):
@@ -137,12 +144,12 @@ class SessionPageSchema(PageSchema):
 
 
 class MemberSchema(Schema):
-    id = fields.String()
-    user_id = fields.String()
-    email = fields.String()
-    name = fields.String(allow_none=True)
-    role = fields.String(metadata={"enum": ROLES})
-    created_at = fields.AwareDateTime()
+    id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    role = fields.String(required=True, metadata={"enum": ROLES})
+    created_at = fields.AwareDateTime(required=True)
 
 
 class MemberPageSchema(PageSchema):
@@ -163,13 +170,13 @@ class InvitationCreateSchema(StrictSchema):
 
 
 class InvitationSchema(Schema):
-    id = fields.String()
-    organization_id = fields.String()
-    email = fields.String()
-    role = fields.String(metadata={"enum": ROLES})
-    expires_at = fields.AwareDateTime()
-    accepted_at = fields.AwareDateTime(allow_none=True)
-    created_at = fields.AwareDateTime()
+    id = fields.String(required=True)
+    organization_id = fields.String(required=True)
+    email = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": ROLES})
+    expires_at = fields.AwareDateTime(required=True)
+    accepted_at = fields.AwareDateTime(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
 
 
 class InvitationPageSchema(PageSchema):
@@ -179,7 +186,7 @@ class InvitationPageSchema(PageSchema):
 class ApiKeyCreateSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(sorted(API_KEY_SCOPES))),
+        fields.String(validate=validate.OneOf(SCOPES)),
         required=True,
         validate=validate.Length(min=1),
     )
@@ -191,15 +198,15 @@ class ApiKeyCreateSchema(StrictSchema):
 
 
 class ApiKeySchema(Schema):
-    id = fields.String()
-    name = fields.String()
-    key_prefix = fields.String()
-    scopes = fields.List(fields.String())
-    is_active = fields.Boolean()
-    rate_limit = fields.Integer()
-    expires_at = fields.AwareDateTime(allow_none=True)
-    last_used_at = fields.AwareDateTime(allow_none=True)
-    created_at = fields.AwareDateTime()
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    key_prefix = fields.String(required=True)
+    scopes = fields.List(fields.String(metadata={"enum": SCOPES}), required=True)
+    is_active = fields.Boolean(required=True)
+    rate_limit = fields.Integer(required=True, metadata={"description": "Requests per hour"})
+    expires_at = fields.AwareDateTime(required=True, allow_none=True)
+    last_used_at = fields.AwareDateTime(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
 
 
 class ApiKeyPageSchema(PageSchema):
@@ -207,13 +214,15 @@ class ApiKeyPageSchema(PageSchema):
 
 
 class CreatedApiKeySchema(ApiKeySchema):
-    key = fields.String(metadata={"description": "The whole key, shown this once only"})
+    key = fields.String(
+        required=True, metadata={"description": "The whole key, shown this once only"}
+    )
 
 
 class TerminalIdentitySchema(Schema):
-    organization_id = fields.String()
-    api_key_id = fields.String()
-    scopes = fields.List(fields.String())
+    organization_id = fields.String(required=True)
+    api_key_id = fields.String(required=True)
+    scopes = fields.List(fields.String(metadata={"enum": SCOPES}), required=True)
 
 
 class DirectoryQuerySchema(PageQuerySchema):

@@ -8,7 +8,11 @@ from sqlalchemy import select
 
 from services.metering.events import EventTypesChanged
 from services.metering.models import EventType
-from services.metering.schemas import EventTypeSchema, EventTypeUpdateSchema
+from services.metering.schemas import (
+    EventTypeCreateSchema,
+    EventTypeSchema,
+    EventTypeUpdateSchema,
+)
 from shared.authorization import require_staff
 from shared.errors import Conflict, NotFound
 from shared.pagination import paginate
@@ -29,7 +33,7 @@ def list_event_types(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
 
 def create_event_type(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
     require_staff()
-    fields = load(EventTypeSchema(), data)
+    fields = load(EventTypeCreateSchema(), data)
     if uow.session.get(EventType, fields["name"]) is not None:
         raise Conflict("event type exists", {"name": ["already registered"]})
     event_type = EventType(**fields)

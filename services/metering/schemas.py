@@ -97,16 +97,27 @@ class UsageBatchSchema(StrictSchema):
 
 
 class EventResultSchema(Schema):
-    index = fields.Integer()
-    status = fields.String(metadata={"enum": ["accepted", "rejected"]})
-    idempotency_key = fields.String(allow_none=True)
-    errors = fields.Dict()
+    index = fields.Integer(
+        required=True, metadata={"description": "The event's place in the batch"}
+    )
+    status = fields.String(required=True, metadata={"enum": ["accepted", "rejected"]})
+    idempotency_key = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The event's, as sent; null if it sent none that is text"},
+    )
+    errors = fields.Dict(
+        keys=fields.String(),
+        metadata={"description": "Rejected events only: messages per field at fault"},
+    )
 
 
 class UsageAcceptedSchema(Schema):
-    accepted = fields.Integer()
-    rejected = fields.Integer()
-    results = fields.List(fields.Nested(EventResultSchema))
+    accepted = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    results = fields.List(
+        fields.Nested(EventResultSchema), required=True, metadata={"description": "One per event"}
+    )
 
 
 class DayOrMoment(fields.Field):
@@ -168,21 +179,30 @@ class UsageQuerySchema(StrictSchema):
 
 
 class UsageRowSchema(Schema):
-    day = fields.Date(allow_none=True)
-    event_type = fields.String(allow_none=True)
-    api_key_id = fields.String(allow_none=True)
-    invoice_id = fields.String(allow_none=True)
-    quantity = fields.Integer()
-    events = fields.Integer()
+    """One row per value of the grouping: only the field it groups by is sent (`invoice`
+    rows also name their event type)."""
+
+    day = fields.Date(metadata={"description": "Grouped by day (UTC)"})
+    event_type = fields.String(metadata={"description": "Grouped by event type, or by invoice"})
+    api_key_id = fields.String(
+        allow_none=True,
+        metadata={"description": "Grouped by API key; null for usage recorded without a key"},
+    )
+    invoice_id = fields.String(
+        allow_none=True,
+        metadata={"description": "Grouped by invoice; null for usage not billed yet"},
+    )
+    quantity = fields.Integer(required=True)
+    events = fields.Integer(required=True)
 
 
 class UsageReportSchema(Schema):
-    organization_id = fields.String()
-    group_by = fields.String(metadata={"enum": list(GROUPINGS)})
-    rows = fields.List(fields.Nested(UsageRowSchema))
+    organization_id = fields.String(required=True)
+    group_by = fields.String(required=True, metadata={"enum": list(GROUPINGS)})
+    rows = fields.List(fields.Nested(UsageRowSchema), required=True)
 
 
-class EventTypeSchema(StrictSchema):
+class EventTypeCreateSchema(StrictSchema):
     name = fields.String(
         required=True,
         validate=[
@@ -192,6 +212,14 @@ class EventTypeSchema(StrictSchema):
     )
     description = fields.String(required=True, validate=validate.Length(min=1, max=500))
     is_active = fields.Boolean(load_default=True)
+
+
+class EventTypeSchema(Schema):
+    name = fields.String(required=True)
+    description = fields.String(required=True)
+    is_active = fields.Boolean(
+        required=True, metadata={"description": "Terminals may report it (else retired)"}
+    )
 
 
 class EventTypePageSchema(PageSchema):

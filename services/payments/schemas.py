@@ -37,17 +37,18 @@ class ManualPaymentSchema(StrictSchema):
 
 
 class PaymentSchema(Schema):
-    id = fields.String()
-    billing_account_id = fields.String()
-    invoice_id = fields.String(allow_none=True)
-    amount = fields.Integer()
-    currency = fields.String()
-    method = fields.String(metadata={"enum": list(METHODS)})
-    status = fields.String(metadata={"enum": list(STATUSES)})
+    id = fields.String(required=True)
+    billing_account_id = fields.String(required=True)
+    invoice_id = fields.String(required=True, allow_none=True)
+    amount = fields.Integer(required=True, metadata={"description": "US cents"})
+    currency = fields.String(required=True, metadata={"example": "USD"})
+    method = fields.String(required=True, metadata={"enum": list(METHODS)})
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
     reference = fields.String(
         attribute="external_id",
+        required=True,
         allow_none=True,
         metadata={"description": "Bank reference or receipt number, as recorded"},
     )
-    initiated_at = fields.AwareDateTime()
-    completed_at = fields.AwareDateTime(allow_none=True)
+    initiated_at = fields.AwareDateTime(required=True)
+    completed_at = fields.AwareDateTime(required=True, allow_none=True)

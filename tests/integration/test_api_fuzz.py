@@ -1,7 +1,13 @@
 """Schemathesis against the live `/v1/openapi.json`: every operation gets generated input
 (valid, schema-breaking, and valid with a hostile string planted: NUL, a lone surrogate,
 CR/LF), sent anonymously, as the OWNER of an organization and as staff. Whatever is sent,
-the answer is never 5xx, and every 4xx is JSON in the one error shape.
+the answer is never 5xx, every 4xx is JSON in the one error shape, and every answer is one
+the document promises: a status the operation lists, its media type, and a body that
+validates against its schema (required fields present, null only where nullable, no field
+it does not name), so a client generated from the document can read it. The successes
+generated input cannot reach (they need a token from an email, the current password, a
+second member, a registered event type, a valid period, an invoice) are walked to with real
+data, each answer checked the same way.
 
 Path parameters name real things (the owner's fresh organization, its API key, invitation,
 membership, a leased service, an event type), so cases reach the handlers rather than stop
@@ -21,6 +27,8 @@ The run keeps off what later tests rely on:
   run for the owner as a throwaway person each; staff skip them, since the staff user is
   shared with later tests and nothing in them is staff's own.
 - Billing settings that staff cases change are put back as they were.
+- The walk bills this month, which invoices every organization that leases something this
+  month (billing runs are idempotent); later tests make organizations of their own.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.cookiejar import DefaultCookiePolicy
 from itertools import count
 from typing import Any
@@ -45,12 +54,19 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from requests.adapters import HTTPAdapter
 from schemathesis import APIOperation, Case, GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 
 from ops.processes import COMPONENTS
-from tests.integration.conftest import STAFF_EMAIL, Person, Suite
+from shared.clock import utcnow
+from shared.waiting import wait_until
+from tests.integration.conftest import PASSWORD, STAFF_EMAIL, Person, Suite
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +79,8 @@ AUTHENTICATION_EXAMPLES = max(2, EXAMPLES // 3)
 # Only stops a hang: the gateway answers 503 itself when a service does not answer.
 REQUEST_TIMEOUT_SECONDS = 120
 FUZZ_SOURCE_ADDRESS = "127.0.0.2"
+# Signs in successfully: kept off the address the fuzzing's failed sign-ins have throttled.
+WALK_SOURCE_ADDRESS = "127.0.0.3"
 SESSION_ENDING = frozenset(
     {"POST /v1/auth/sign-out", "POST /v1/auth/sign-out-everywhere", "POST /v1/auth/password"}
 )
@@ -105,7 +123,13 @@ def one_error_shape(ctx: Any, response: schemathesis.Response, case: Case) -> No
     assert isinstance(error.get("fields", {}), dict), f"error.fields: {error!r:.200}"
 
 
-CHECKS = [not_a_server_error, one_error_shape]
+CHECKS = [
+    not_a_server_error,
+    one_error_shape,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 # Sending
@@ -123,9 +147,9 @@ class FromAddress(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def fuzz_http_session() -> requests.Session:
+def fuzz_http_session(address: str = FUZZ_SOURCE_ADDRESS) -> requests.Session:
     session = requests.Session()
-    session.mount("http://", FromAddress(FUZZ_SOURCE_ADDRESS))
+    session.mount("http://", FromAddress(address))
     # A cookie one answer sets (a session, a device) must not carry over to the next case.
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     return session
@@ -190,7 +214,8 @@ class Fuzzer:
                 # or its body holds no string.
                 assert kind in (GenerationMode.NEGATIVE.value, HOSTILE), operation.label
 
-    def send(self, case: Case, credentials: dict[str, str]) -> None:
+    def send(self, case: Case, credentials: dict[str, str]) -> schemathesis.Response | None:
+        """The answer, checked (None if there was none); what went wrong is noted."""
         request_id = f"fuzz-{self.caller}-{next(self._ids)}"
         headers = {**credentials, "X-Request-Id": request_id}
         try:
@@ -202,13 +227,14 @@ class Fuzzer:
             )
         except requests.RequestException as exc:
             self.note(case, f"no answer: {type(exc).__name__}", request_id)
-            return
+            return None
         self.answers[case.operation.label, response.status_code] += 1
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:
             for failure in group.exceptions:
                 self.note(case, problem_of(failure, response.status_code), request_id)
+        return response
 
     def note(self, case: Case, problem: str, request_id: str) -> None:
         self.findings.append(
@@ -550,3 +576,151 @@ def restore_billing_settings(suite: Suite, staff: Person, saved: dict[str, Any])
         kept=[f"price.{name}" for name in saved["prices"]],
     )
     assert billing_settings(suite, staff) == saved
+
+
+# What generated input cannot reach
+
+# Their success needs what no generator guesses: a token from an email, the current
+# password, a second member, a registered event type, a valid period, an invoice.
+BEYOND_GENERATED_INPUT = frozenset(
+    {
+        "POST /v1/auth/verify-email",
+        "POST /v1/auth/sign-in",
+        "POST /v1/auth/password",
+        "POST /v1/auth/password-reset/confirm",
+        "POST /v1/invitations/accept",
+        "POST /v1/organizations/{org_id}/transfer-ownership",
+        "DELETE /v1/organizations/{org_id}/members/{member_id}",
+        "POST /v1/usage-events",
+        "GET /v1/organizations/{org_id}/usage",
+        "GET /v1/organizations/{org_id}/invoices/{invoice_id}",
+        "GET /v1/organizations/{org_id}/invoices/{invoice_id}/html",
+        "POST /v1/admin/organizations/{org_id}/payments",
+        "POST /v1/admin/invoices/{invoice_id}/void",
+    }
+)
+NEW_PASSWORD = "another horse battery staple"
+ORG = "/v1/organizations/{org_id}"
+INVOICE = ORG + "/invoices/{invoice_id}"
+
+
+@dataclass
+class Walk:
+    """Real requests sent as schemathesis cases: each answer is checked like a generated
+    one's, and must be a success."""
+
+    fuzzer: Fuzzer
+
+    def __call__(
+        self,
+        credentials: dict[str, str],
+        method: str,
+        path: str,
+        path_parameters: dict[str, str] | None = None,
+        **inputs: Any,  # body=, query=
+    ) -> Any:
+        operation = self.fuzzer.schema[path][method]
+        case = operation.Case(path_parameters=path_parameters or {}, **inputs)
+        response = self.fuzzer.send(case, credentials)
+        assert response is not None, f"{operation.label}: no answer"
+        assert 200 <= response.status_code < 300, f"{operation.label}: {response.text[:300]}"
+        content_type = (response.headers.get("content-type") or [""])[0]
+        return response.json() if content_type.startswith("application/json") else None
+
+
+def test_answers_generated_input_cannot_reach_match_the_document(
+    suite: Suite, staff: Person
+) -> None:
+    schema = load_schema(suite, generate_credentials=False)
+    fuzzer = Fuzzer(suite, "walk", schema, http=fuzz_http_session(WALK_SOURCE_ADDRESS))
+    walk = Walk(fuzzer)
+    person = signed_up_through_every_password_change(suite, walk)
+    body = {"name": f"Walk {uuid.uuid4().hex[:8]}", "email": person.email}
+    org = {"org_id": walk(person.auth, "POST", "/v1/organizations", body=body)["id"]}
+    members_come_and_go(suite, walk, person, org)
+    usage_reported_and_read(walk, person, org)
+    invoices_read_paid_and_voided(suite, walk, person, staff, org)
+    assert_no_findings(fuzzer)
+    succeeded = {label for label, status in fuzzer.answers if 200 <= status < 300}
+    assert sorted(BEYOND_GENERATED_INPUT - succeeded) == []
+
+
+def signed_up_through_every_password_change(suite: Suite, walk: Walk) -> Person:
+    address = f"w-{uuid.uuid4().hex[:10]}@example.co.zw"
+    credentials = {"email": address, "password": PASSWORD}
+    walk({}, "POST", "/v1/auth/sign-up", body=credentials)
+    verification = {"token": suite.link_token(address, "Confirm")}
+    walk({}, "POST", "/v1/auth/verify-email", body=verification)
+    signed_in = walk({}, "POST", "/v1/auth/sign-in", body=credentials)
+    change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    walk(
+        {"Authorization": f"Bearer {signed_in['token']}"}, "POST", "/v1/auth/password", body=change
+    )
+    walk({}, "POST", "/v1/auth/password-reset/request", body={"email": address})
+    reset = {"token": suite.link_token(address, "Reset your CVT password"), "password": PASSWORD}
+    walk({}, "POST", "/v1/auth/password-reset/confirm", body=reset)
+    signed_in = walk({}, "POST", "/v1/auth/sign-in", body=credentials)
+    return Person(address, signed_in["token"], signed_in["user"]["id"], signed_in["device_token"])
+
+
+def members_come_and_go(suite: Suite, walk: Walk, owner: Person, org: dict[str, str]) -> None:
+    """Two join by invitation; the first becomes OWNER, the second is removed."""
+    joined = []
+    for _ in range(2):
+        joiner = suite.new_person()
+        invitation = {"email": joiner.email, "role": "MEMBER"}
+        walk(owner.auth, "POST", ORG + "/invitations", org, body=invitation)
+        accept = {"token": suite.link_token(joiner.email, "invited")}
+        joined.append(walk(joiner.auth, "POST", "/v1/invitations/accept", body=accept))
+    new_owner, leaving = joined
+    transfer = {"member_id": new_owner["id"]}
+    walk(owner.auth, "POST", ORG + "/transfer-ownership", org, body=transfer)
+    walk(owner.auth, "DELETE", ORG + "/members/{member_id}", {**org, "member_id": leaving["id"]})
+
+
+def usage_reported_and_read(walk: Walk, person: Person, org: dict[str, str]) -> None:
+    """A batch with a valid and an invalid event (both kinds of result), then the report,
+    once the event is in it, in every grouping."""
+    key = {"name": "till", "scopes": ["usage:write", "usage:read"]}
+    terminal = {"X-API-Key": walk(person.auth, "POST", ORG + "/api-keys", org, body=key)["key"]}
+    valid = {"event_type": "pos.transaction", "quantity": 3, "idempotency_key": uuid.uuid4().hex}
+    invalid = {"event_type": "pos.transaction", "quantity": 0, "idempotency_key": "bad"}
+    accepted = walk(terminal, "POST", "/v1/usage-events", body={"events": [valid, invalid]})
+    assert [result["status"] for result in accepted["results"]] == ["accepted", "rejected"]
+    today = utcnow().date()
+    period = {"from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+
+    def report(group_by: str) -> list[dict[str, Any]]:
+        query = {**period, "group_by": group_by}
+        return walk(person.auth, "GET", ORG + "/usage", org, query=query)["rows"]
+
+    wait_until(lambda: report("event_type"), 30, "the reported event in the usage report")
+    for group_by in ("day", "api_key", "invoice"):
+        assert report(group_by)
+
+
+def invoices_read_paid_and_voided(
+    suite: Suite, walk: Walk, person: Person, staff: Person, org: dict[str, str]
+) -> None:
+    """This month billed for a lease to this organization and to another: one invoice is
+    read, as data and as a page, and partly paid; the other is voided."""
+    other = {"org_id": suite.new_org(person)["id"]}
+    month_start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    lease = {
+        "type": "POS_TERMINAL",
+        "name": "Till",
+        "monthly_fee": 3000,
+        "activated_at": month_start.isoformat(),
+    }
+    for each in (org, other):
+        walk(staff.auth, "POST", "/v1/admin/organizations/{org_id}/services", each, body=lease)
+    walk(staff.auth, "POST", "/v1/admin/billing-runs", body={"period": f"{month_start:%Y-%m}"})
+    [invoice, voided] = (
+        {**each, "invoice_id": walk(person.auth, "GET", ORG + "/invoices", each)["items"][0]["id"]}
+        for each in (org, other)
+    )
+    walk(person.auth, "GET", INVOICE, invoice)
+    walk(person.auth, "GET", INVOICE + "/html", invoice)
+    payment = {"invoice_id": invoice["invoice_id"], "amount": 1000, "method": "CASH"}
+    walk(staff.auth, "POST", "/v1/admin/organizations/{org_id}/payments", org, body=payment)
+    walk(staff.auth, "POST", "/v1/admin/invoices/{invoice_id}/void", voided)
