@@ -26,9 +26,10 @@ from gateway.http import add_response_headers, call_context_of
 from gateway.rate_limit import RateLimiter
 from services.identity.events import ApiKeysUsed
 from shared import context
+from shared.authorization import check_access, organization_not_visible
 from shared.clock import utcnow
 from shared.dependencies import spawn_periodic
-from shared.errors import Forbidden, NotFound, PaymentRequired, RateLimited, Unauthorized
+from shared.errors import Forbidden, PaymentRequired, RateLimited, Unauthorized
 from shared.rpc import call
 from shared.tokens import csrf_token_for, secret_hash
 
@@ -216,13 +217,13 @@ class RequestAuthenticator:
         if access.kind == "staff" and not ctx.is_staff:
             raise Forbidden("CVT staff only")
         if access.kind == "organization":
+            assert access.permission is not None and organization_id is not None
             role = principal["role"]
-            if not ctx.is_staff:
-                if role is None:
-                    raise NotFound("organization not found", {"org_id": ["not found"]})
-                assert access.permission is not None
-                if role not in access.permission.roles:
-                    raise Forbidden(f"your role may not {access.permission.name}")
+            # A member (role known) acts in the organization; anyone else is checked as an
+            # outsider, which only staff survive.
+            member_of = organization_id if role is not None else None
+            check_access(replace(ctx, organization_id=member_of, role=role), organization_id,
+                         access.permission)  # fmt: skip
             ctx = replace(ctx, organization_id=organization_id, role=role)
         return ctx
 
@@ -246,7 +247,7 @@ class RequestAuthenticator:
             wanted = {access.scope}
         elif access.kind == "organization" and access.permission and access.permission.scopes:
             if organization_id != info["organization_id"]:
-                raise NotFound("organization not found", {"org_id": ["not found"]})
+                raise organization_not_visible()
             wanted = set(access.permission.scopes)
         else:
             raise Forbidden("this endpoint is for people, not API keys")

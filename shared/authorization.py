@@ -90,11 +90,23 @@ def authorize(organization_id: str, permission: Permission) -> context.CallConte
     Someone outside the organization gets NotFound, not Forbidden: they must not learn
     that it exists.
     """
-    ctx = require_actor()
+    return check_access(require_actor(), organization_id, permission)
+
+
+def organization_not_visible() -> NotFound:
+    """What anyone outside an organization learns about it: nothing."""
+    return NotFound("organization not found", {"organization_id": ["not found"]})
+
+
+def check_access(
+    ctx: context.CallContext, organization_id: str, permission: Permission
+) -> context.CallContext:
+    """`authorize` for a given caller: the gateway checks the context it is about to send
+    with the same rule every service applies to it."""
     if ctx.actor_type == context.SYSTEM or (ctx.actor_type == context.USER and ctx.is_staff):
         return ctx
     if ctx.organization_id != organization_id:
-        raise NotFound("organization not found", {"organization_id": ["not found"]})
+        raise organization_not_visible()
     if ctx.actor_type == context.API_KEY:
         if not permission.scopes & set(ctx.scopes):
             raise Forbidden(f"this API key may not {permission.name}")

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from pathlib import PurePath
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
@@ -154,3 +154,10 @@ class UnitOfWork:
         )
         self._emitted.append(event.event_id)
         return event.event_id
+
+
+class Transactions(Protocol):
+    """What opens units of work (a service's `db`). Domain code that needs several
+    transactions of its own takes one of these, not the Nameko dependency behind it."""
+
+    def transaction(self) -> UnitOfWork: ...

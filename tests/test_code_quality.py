@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -23,3 +24,30 @@ def test_code_is_formatted() -> None:
 def test_code_passes_lint() -> None:
     result = ruff("check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+
+
+# Adapters to the outside world, with the Nameko dependency provider that hands them out.
+ADAPTERS = {"services/notifications/mailer.py"}
+
+
+def test_domain_code_knows_nothing_of_nameko() -> None:
+    """Only `service.py` holds Nameko entrypoints and dependencies; domain modules are plain
+    functions on a unit of work, testable without a broker."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            m for m in imported_modules(path) if m.startswith(("nameko", "shared.dependencies"))
+        )
+        for path in sorted(ROOT.glob("services/*/*.py"))
+        if path.name != "service.py" and str(path.relative_to(ROOT)) not in ADAPTERS
+    }
+    assert {path: found for path, found in offenders.items() if found} == {}

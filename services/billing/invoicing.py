@@ -46,14 +46,13 @@ from services.billing.schemas import (
 from services.billing.settlement import reactivate_if_settled
 from shared.authorization import VIEW_BILLING, authorize, require_staff, require_system
 from shared.clock import utcnow
-from shared.dependencies import Store
 from shared.errors import Conflict, NotFound
 from shared.ids import cuid, is_cuid
 from shared.money import prorate, round_cents
 from shared.pagination import paginate
 from shared.schemas import load
 from shared.tokens import new_secret
-from shared.unit_of_work import UnitOfWork
+from shared.unit_of_work import Transactions, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ def tax_on(subtotal: int, basis_points: int) -> int:
 
 
 def run_billing(
-    store: Store, data: dict[str, Any], claim_usage: ClaimUsage, release_usage: ReleaseUsage
+    store: Transactions, data: dict[str, Any], claim_usage: ClaimUsage, release_usage: ReleaseUsage
 ) -> list[dict[str, Any]]:
     """Invoice every billing account for a month; returns one row per account."""
     with store.transaction() as uow:
@@ -165,7 +164,7 @@ def run_billing(
 
 
 def invoice_account(
-    store: Store,
+    store: Transactions,
     account_id: str,
     organization_id: str,
     period: Period,

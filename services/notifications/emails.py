@@ -25,9 +25,9 @@ from sqlalchemy.dialects.postgresql import insert
 from services.notifications.models import EmailLog, EmailStatus
 from services.notifications.templates import TEMPLATES
 from shared.clock import utcnow
-from shared.dependencies import Store
 from shared.errors import DomainError
 from shared.ids import cuid
+from shared.unit_of_work import Transactions
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,12 @@ class Email:
     entity_id: str
 
 
-def _log_row(store: Store, event_id: str) -> EmailLog | None:
+def _log_row(store: Transactions, event_id: str) -> EmailLog | None:
     with store.transaction() as uow:
         return uow.session.scalar(select(EmailLog).where(EmailLog.event_id == event_id))
 
 
-def _record_queued(store: Store, event_id: str, email: Email, subject: str) -> None:
+def _record_queued(store: Transactions, event_id: str, email: Email, subject: str) -> None:
     with store.transaction() as uow:
         uow.session.execute(
             insert(EmailLog)
@@ -71,7 +71,7 @@ def _record_queued(store: Store, event_id: str, email: Email, subject: str) -> N
         )
 
 
-def _record_attempt(store: Store, event_id: str, template: str, error: str | None) -> int:
+def _record_attempt(store: Transactions, event_id: str, template: str, error: str | None) -> int:
     now = utcnow()
     status = EmailStatus.FAILED if error else EmailStatus.SENT
     with store.transaction() as uow:
@@ -99,7 +99,7 @@ def is_permanent(exc: Exception) -> bool:
 
 
 def send_once(
-    store: Store,
+    store: Transactions,
     send: Callable[[str, str, str], None],
     event_id: str,
     compose: Callable[[], Email | None],
