@@ -28,7 +28,7 @@ from services.identity.events import ApiKeysUsed
 from shared import context
 from shared.authorization import check_access, organization_not_visible
 from shared.clock import utcnow
-from shared.dependencies import spawn_periodic
+from shared.dependencies import replace_context_data, spawn_periodic
 from shared.errors import Forbidden, PaymentRequired, RateLimited, Unauthorized
 from shared.rpc import call
 from shared.tokens import csrf_token_for, secret_hash
@@ -280,6 +280,6 @@ class RequestAuthenticator:
 
     def _act_as(self, ctx: context.CallContext) -> context.CallContext:
         """From here on, logs, audit rows and every RPC of this request carry `ctx`."""
-        self.worker_ctx.data.update(ctx.to_context_data())
+        replace_context_data(self.worker_ctx, ctx)
         context.bind(ctx)
         return ctx

@@ -51,7 +51,7 @@ class UsageRecorder(DependencyProvider):
 
     def publish(self, message: dict[str, Any]) -> None:
         """Returns once RabbitMQ confirmed the message (persistent, durable queue)."""
-        headers = {f"nameko.{k}": v for k, v in context.current().to_context_data().items()}
+        headers = context.current().to_headers()
         self.publisher.publish(
             message,
             exchange=USAGE_EXCHANGE,

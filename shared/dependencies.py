@@ -26,7 +26,9 @@ from shared.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-def _replace_context_data(worker_ctx: Any, ctx: context.CallContext) -> None:
+def replace_context_data(worker_ctx: Any, ctx: context.CallContext) -> None:
+    """Make `ctx` the worker's context data, whole: a key left over from the previous
+    context would no longer match the signature."""
     for key in list(worker_ctx.data):
         if key != "call_id_stack":
             del worker_ctx.data[key]
@@ -55,7 +57,7 @@ class CallContextProvider(DependencyProvider):
             ctx = context.CallContext(
                 request_id=self._signed_request_id(worker_ctx), actor_type=context.SYSTEM
             )
-            _replace_context_data(worker_ctx, ctx)
+            replace_context_data(worker_ctx, ctx)
             context.bind(ctx)
             return
         try:
@@ -85,7 +87,7 @@ class CallContextProvider(DependencyProvider):
         after it: so the instance gets a stand-in for the method that raises. The caller
         gets an `Unauthorized` like any other refusal, and nothing of the method runs."""
         anonymous = context.CallContext(actor_type=context.ANONYMOUS)
-        _replace_context_data(worker_ctx, anonymous)
+        replace_context_data(worker_ctx, anonymous)
         context.bind(anonymous)
         entrypoint = _entrypoint_name(worker_ctx)
         log.warning("refused %s: %s", entrypoint, untrusted.describe())
@@ -129,7 +131,7 @@ class CallContextAccess:
         system = context.CallContext(
             request_id=context.current().request_id, actor_type=context.SYSTEM
         )
-        _replace_context_data(self._worker_ctx, system)
+        replace_context_data(self._worker_ctx, system)
         try:
             yield
         finally:

@@ -40,7 +40,7 @@ def within_time(value: datetime) -> bool:
     return EARLIEST <= value < LATEST
 
 
-def _validate_within_time(value: datetime) -> None:
+def validate_within_time(value: datetime) -> None:
     if not within_time(value):
         raise ValidationError(OUT_OF_TIME)
 
@@ -59,7 +59,7 @@ class BoundedDateTime(fields.AwareDateTime):
     def __init__(self, **kwargs: Any) -> None:
         bounds = "UTC offset required; 1970-01-01 to 2999-12-31"
         super().__init__(**_with_bounds(kwargs, bounds))
-        self.validators.insert(0, _validate_within_time)
+        self.validators.insert(0, validate_within_time)
 
 
 def _validate_period(value: str) -> None:

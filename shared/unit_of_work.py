@@ -33,7 +33,6 @@ from shared.events import Event
 
 log = logging.getLogger(__name__)
 
-HEADER_PREFIX = "nameko."
 # Where psycopg2 refuses a parameter before sending it (NUL, lone surrogates): plain
 # ValueErrors raised from the statement's execution.
 _DRIVER_PACKAGES = frozenset({"sqlalchemy", "psycopg2"})
@@ -143,7 +142,7 @@ class UnitOfWork:
         if event.source != service:
             # It would go out on another service's exchange, where nobody listens for it.
             raise TypeError(f"{service} cannot publish {event.source}'s {event.event_type}")
-        headers = {HEADER_PREFIX + k: v for k, v in context.current().to_context_data().items()}
+        headers = context.current().to_headers()
         self.session.add(
             self.tables.outbox_message(
                 id=event.event_id,

@@ -6,7 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from shared.authorization import API_KEY_SCOPES, MemberRole
 from shared.pagination import PageSchema
-from shared.schemas import PageQuerySchema, StrictSchema
+from shared.schemas import BoundedDateTime, PageQuerySchema, StrictSchema
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 PASSWORD = validate.Length(min=10, max=256, error="between 10 and 256 characters")
@@ -190,7 +190,7 @@ class ApiKeyCreateSchema(StrictSchema):
         required=True,
         validate=validate.Length(min=1),
     )
-    expires_at = fields.AwareDateTime(allow_none=True)
+    expires_at = BoundedDateTime(allow_none=True)
     rate_limit = fields.Integer(
         validate=validate.Range(min=1, max=1_000_000),
         metadata={"description": "Requests per hour (default 1000)"},

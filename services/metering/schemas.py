@@ -19,7 +19,7 @@ from marshmallow import (
 
 from shared.clock import utcnow
 from shared.pagination import PageSchema
-from shared.schemas import OUT_OF_TIME, BoundedDateTime, StrictSchema, within_time
+from shared.schemas import BoundedDateTime, StrictSchema, validate_within_time
 
 MAX_BATCH = 1000
 MAX_EVENT_DATA_BYTES = 4096
@@ -137,7 +137,7 @@ class DayOrMoment(fields.Field):
             **kwargs.pop("metadata", {}),
         }
         super().__init__(metadata=metadata, **kwargs)
-        self.validators.insert(0, _within_time)
+        self.validators.insert(0, validate_within_time)
         self._moment = fields.AwareDateTime()
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
@@ -147,11 +147,6 @@ class DayOrMoment(fields.Field):
             return self._moment.deserialize(value)
         except ValidationError as exc:
             raise self.make_error("invalid") from exc
-
-
-def _within_time(value: datetime) -> None:
-    if not within_time(value):
-        raise ValidationError(OUT_OF_TIME)
 
 
 class UsageQuerySchema(StrictSchema):
