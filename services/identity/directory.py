@@ -14,18 +14,25 @@ from shared.schemas import load
 from shared.unit_of_work import UnitOfWork
 
 
+def _contains(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, literally: a searched `%` or `_` is a
+    character, not a wildcard (an undecodable query arrives as `%ED%A0%80`)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def list_organizations(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
     """Every organization, newest first, searchable by name, slug or email."""
     require_staff()
     page = load(DirectoryQuerySchema(), query)
     statement = select(Organization)
     if page.get("q"):
-        pattern = f"%{page['q']}%"
+        pattern = _contains(page["q"])
         statement = statement.where(
             or_(
-                Organization.name.ilike(pattern),
-                Organization.slug.ilike(pattern),
-                Organization.email.ilike(pattern),
+                Organization.name.ilike(pattern, escape="\\"),
+                Organization.slug.ilike(pattern, escape="\\"),
+                Organization.email.ilike(pattern, escape="\\"),
             )
         )
     statement = statement.order_by(Organization.created_at.desc(), Organization.id)
@@ -38,7 +45,9 @@ def list_users(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
     page = load(DirectoryQuerySchema(), query)
     statement = select(User)
     if page.get("q"):
-        pattern = f"%{page['q']}%"
-        statement = statement.where(or_(User.email.ilike(pattern), User.name.ilike(pattern)))
+        pattern = _contains(page["q"])
+        statement = statement.where(
+            or_(User.email.ilike(pattern, escape="\\"), User.name.ilike(pattern, escape="\\"))
+        )
     statement = statement.order_by(User.created_at.desc(), User.id)
     return paginate(uow.session, statement, page, UserSchema().dump)
