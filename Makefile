@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install up down status restart logs migrate seed env test test-unit test-integration lint format clean
+.PHONY: install browser up down status restart logs migrate seed env test test-unit test-integration lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
+
+browser:             ## Debian's chromium + chromium-driver for the browser tests (apt, when missing)
+	@sh ops/browser.sh
 
 up: install          ## create databases, migrate, seed, start every process, wait until ready
 	$(PY) -m ops up
@@ -40,13 +43,13 @@ seed: install
 env: install
 	$(PY) -m ops env
 
-test: install        ## every test: unit and integration (needs RabbitMQ + PostgreSQL, or Docker)
+test: install browser ## every test: unit and integration (needs RabbitMQ + PostgreSQL, or Docker)
 	$(PY) -m pytest
 
 test-unit: install
 	$(PY) -m pytest -m "not integration"
 
-test-integration: install
+test-integration: install browser
 	$(PY) -m pytest -m integration
 
 lint: install

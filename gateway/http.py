@@ -29,8 +29,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from gateway.pages import PAGES, content_security_policy
-from shared import config, context, input_gate
+from shared import config, context, input_gate, paynow
 from shared.errors import (
+    BadRequest,
     DomainError,
     NotFound,
     Unavailable,
@@ -60,6 +61,7 @@ CORS_EXPOSED_HEADERS = (
 )
 HARDENING_HEADERS = {"X-Content-Type-Options": "nosniff"}
 DEFAULT_CACHE_CONTROL = "no-store"
+FORM = "application/x-www-form-urlencoded"
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -145,6 +147,22 @@ def read_json(request: Request, schema: Schema) -> dict[str, Any]:
     data = input_gate.parse_json(request.get_data(cache=True) or b"")
     load(schema, data)
     return data
+
+
+def read_form(request: Request, schema: Schema) -> str:
+    """A url-encoded form body (a webhook's), its fields checked by `schema`; returned as
+    the text sent, because its sender signed it as sent (the service verifies that)."""
+    if request.mimetype != FORM:
+        raise UnsupportedMediaType(
+            f"send the body as {FORM}", {"Content-Type": [f"must be {FORM}"]}
+        )
+    try:
+        text = (request.get_data(cache=True) or b"").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("malformed form", {"_body": [f"not UTF-8: {exc}"]}) from exc
+    # A NUL, raw or percent-encoded, is named by the input gate in `load`.
+    load(schema, paynow.fields(paynow.parse(text)))
+    return text
 
 
 def read_query(request: Request, schema: Schema) -> dict[str, str]:

@@ -15,7 +15,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from gateway.access import Access
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.idempotency import KEY_PATTERN as IDEMPOTENCY_KEY_PATTERN
-from gateway.routing import HTML, JSON, WRITES, Route
+from gateway.routing import HTML, JSON, TEXT, WRITES, Route
 from gateway.schemas import ErrorSchema
 from shared.db import CUID_LENGTH
 
@@ -37,6 +37,7 @@ ERRORS = {
     "token on a cookie write",
     404: "Not found, or not yours to see (also a path id that cannot exist)",
     409: "Conflicts with the current state, or this Idempotency-Key is still in progress",
+    410: "The payment link has expired",
     413: "Body over MAX_BODY_BYTES",
     415: "Body is not application/json",
     422: "Invalid input: body fields, query parameters or a query string with NUL or lone "
@@ -107,17 +108,21 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
 def _success(route: Route) -> dict[str, Any]:
     if route.status == 204:
         return {"description": "Done; no content"}
-    if route.media_type == HTML:
-        return {"description": "A page", "content": {HTML: {"schema": {"type": "string"}}}}
+    if route.media_type in (HTML, TEXT):
+        text = {"description": "A page" if route.media_type == HTML else "Received"}
+        return text | {"content": {route.media_type: {"schema": {"type": "string"}}}}
     schema: Any = route.response or {"type": "object"}
     return {"description": "Success", "content": {JSON: {"schema": schema}}}
 
 
-def _error(status: int) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": ERRORS[status],
-        "content": {JSON: {"schema": "Error"}},
-    }
+def _error(status: int, page: bool = False) -> dict[str, Any]:
+    """In the one error shape; or, where a page route answers it as a page, as that page
+    (the gateway's own refusals before the route, such as an impossible path value, stay
+    JSON)."""
+    content: dict[str, Any] = {JSON: {"schema": "Error"}}
+    if page:
+        content[HTML] = {"schema": {"type": "string"}}
+    response: dict[str, Any] = {"description": ERRORS[status], "content": content}
     if status in (429, 503):
         response["headers"] = _RETRY_AFTER
     return response
@@ -127,12 +132,15 @@ def _body(route: Route) -> dict[str, Any]:
     # A body of several shapes (a usage event, or a batch) names them: `one_of`.
     shapes = getattr(route.request, "one_of", ())
     schema: Any = {"oneOf": list(shapes)} if shapes else route.request
-    return {"required": True, "content": {JSON: {"schema": schema}}}
+    return {"required": True, "content": {route.body_media_type: {"schema": schema}}}
 
 
 def operation(route: Route) -> dict[str, Any]:
-    responses = {str(route.status): _success(route)}
-    responses |= {str(status): _error(status) for status in error_statuses(route)}
+    responses = {str(status): _success(route) for status in sorted({route.status, *route.also})}
+    responses |= {
+        str(status): _error(status, page=status in route.error_pages)
+        for status in error_statuses(route)
+    }
     # Named rather than `default`, so that any other status is known to be undocumented.
     responses["500"] = {
         "description": "Unexpected error: quote the request id",

@@ -7,8 +7,9 @@ anywhere else: `gateway/routes/__init__.py` lists the areas, `gateway/service.py
 them (`serve`), and docs/authorization.md and /v1/openapi.json are generated from the same
 declarations.
 
-Every route authenticates first, then checks its body and query string, then runs its
-handler as `handler(gateway, request, **path_values[, body=][, query=])`; the handler
+Every route authenticates first, then checks its body (JSON; or a webhook's url-encoded
+form, handed on as the text sent) and query string, then runs its handler as
+`handler(gateway, request, **path_values[, body=][, query=])`; the handler
 returns a JSON-able payload (answered with the route's status), `(status, payload)`, or a
 werkzeug `Response`.
 """
@@ -25,7 +26,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.access import Access
 from gateway.auth import RequestAuthenticator
-from gateway.http import JsonRoute, add_response_headers, read_json, read_query
+from gateway.http import FORM, JsonRoute, add_response_headers, read_form, read_json, read_query
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.idempotency import IdempotencyStore
 from gateway.usage import UsageRecorder, record_api_call
@@ -34,6 +35,7 @@ from shared import context
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 JSON = "application/json"
 HTML = "text/html"
+TEXT = "text/plain"
 # Staff's routes are grouped under one tag, whichever area they belong to.
 STAFF_TAGS = ("staff",)
 _PATH_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -73,6 +75,13 @@ class Route:
     media_type: str = JSON
     # Answers without asking any service (so never 503).
     local: bool = False
+    # How the body comes: JSON, or FORM (a webhook's; the handler gets it as the text sent).
+    body_media_type: str = JSON
+    # Further successes, answered with the same shape (200 for an attempt already live
+    # where 201 starts one).
+    also: frozenset[int] = frozenset()
+    # Refusals a page route answers as a page (a payer's browser shows them), not JSON.
+    error_pages: frozenset[int] = frozenset()
 
     @property
     def name(self) -> str:
@@ -110,6 +119,9 @@ class RouteTable:
         media_type: str = JSON,
         local: bool = False,
         tags: tuple[str, ...] | None = None,
+        body_media_type: str = JSON,
+        also: Sequence[int] = (),
+        error_pages: Sequence[int] = (),
     ) -> Callable[[Handler], Handler]:
         def declare(handler: Handler) -> Handler:
             route = Route(
@@ -126,6 +138,9 @@ class RouteTable:
                 errors=frozenset(errors),
                 media_type=media_type,
                 local=local,
+                body_media_type=body_media_type,
+                also=frozenset(also),
+                error_pages=frozenset(error_pages),
             )
             self._routes.append(route)
             return handler
@@ -158,7 +173,8 @@ def _entrypoint(route: Route) -> Callable[..., Answer]:
             record_api_call(gateway.usage, ctx)
         inputs: dict[str, Any] = dict(path_values)
         if route.request is not None:
-            inputs["body"] = read_json(request, route.request())
+            read_body = read_form if route.body_media_type == FORM else read_json
+            inputs["body"] = read_body(request, route.request())
         if route.query is not None:
             inputs["query"] = read_query(request, route.query())
 

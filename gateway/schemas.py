@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import EXCLUDE, Schema, fields
 
 from services.billing.schemas import BillingAccountSchema
 from services.identity.schemas import OrganizationSchema
+from shared import paynow
 
 
 class ErrorBodySchema(Schema):
@@ -62,4 +63,26 @@ class OrganizationDetailSchema(OrganizationSchema):
             "description": "null until billing has opened the account "
             "(or while billing is not answering)"
         },
+    )
+
+
+class PaynowStatusPostSchema(Schema):
+    """What Paynow posts to the result URL, url-encoded, as its docs list it (it sends every
+    field). Only a hint: payments verifies the hash (and audits a post without a good one,
+    so none is refused here for a missing field), then polls Paynow before it changes
+    anything."""
+
+    class Meta:
+        # Paynow signs every field it sends; one it adds later must not be refused here.
+        unknown = EXCLUDE
+
+    reference = fields.String(metadata={"description": "Our reference: the payment id"})
+    paynowreference = fields.String(metadata={"description": "Paynow's own reference"})
+    amount = fields.String(metadata={"example": "12.34"})
+    status = fields.String(
+        metadata={"description": "Paynow's status: " + ", ".join(paynow.STATUSES)}
+    )
+    pollurl = fields.String(metadata={"description": "Where the transaction can be polled"})
+    hash = fields.String(
+        metadata={"description": "SHA-512 of the values and the integration key, hex"}
     )

@@ -47,6 +47,9 @@ VIEW_SERVICES = Permission("view services", ALL_ROLES)
 VIEW_BILLING = Permission(
     "view billing", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.BILLING})
 )
+PAY_INVOICES = Permission(
+    "pay invoices", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.BILLING})
+)
 VIEW_USAGE = Permission("view usage", ALL_ROLES, frozenset({"usage:read"}))
 
 API_KEY_SCOPES = frozenset({"pos:read", "pos:write", "usage:read", "usage:write"})

@@ -85,6 +85,12 @@ SMTP_PASSWORD = Setting("SMTP_PASSWORD", "", "SMTP password, if the server wants
 SMTP_STARTTLS = Setting("SMTP_STARTTLS", "false", "Upgrade the SMTP connection with STARTTLS")
 MAIL_FROM = Setting("MAIL_FROM", "CVT <no-reply@cvt.co.zw>", "Sender of every email")
 APP_URL = Setting("APP_URL", "http://localhost:3000", "Web frontend base URL, for links in emails")
+PUBLIC_URL = Setting(
+    "PUBLIC_URL",
+    "",
+    "The gateway's public base URL: pay links in emails, Paynow's return and result URLs "
+    "(empty: http://GATEWAY_ADDRESS)",
+)
 CVT_VAR_DIR = Setting("CVT_VAR_DIR", "var", "Where `make up` keeps pid files and logs")
 CONTEXT_SIGNING_KEY = Setting(
     "CONTEXT_SIGNING_KEY",
@@ -109,6 +115,22 @@ PAYNOW_INTEGRATION_KEY = Setting(
     "PAYNOW_INTEGRATION_KEY",
     "",
     "Paynow integration key (a GUID) that signs every message to and from Paynow",
+)
+PAYNOW_AUTH_EMAIL = Setting(
+    "PAYNOW_AUTH_EMAIL",
+    "payments@cvt.co.zw",
+    "Payer email sent to Paynow (authemail) when the payer gives none; in Paynow's test "
+    "mode it must be the merchant account's own email",
+)
+PAYNOW_POLL_INTERVAL_SECONDS = Setting(
+    "PAYNOW_POLL_INTERVAL_SECONDS",
+    "30",
+    "How often payments polls Paynow for pending payments (a lost status post still settles)",
+)
+PAYNOW_PAYMENT_EXPIRY_MINUTES = Setting(
+    "PAYNOW_PAYMENT_EXPIRY_MINUTES",
+    "60",
+    "A Paynow payment still pending after this long is cancelled as expired",
 )
 PAYNOW_SIMULATOR_ADDRESS = Setting(
     "PAYNOW_SIMULATOR_ADDRESS", "127.0.0.1:8010", "host:port the Paynow simulator listens on"
@@ -151,6 +173,11 @@ def all_settings() -> list[Setting]:
 
 def cors_origins() -> frozenset[str]:
     return frozenset(o.strip().rstrip("/") for o in CORS_ORIGINS.get().split(",") if o.strip())
+
+
+def public_url() -> str:
+    """The gateway's base URL as the outside world reaches it, without a trailing slash."""
+    return (PUBLIC_URL.get() or f"http://{GATEWAY_ADDRESS.get()}").rstrip("/")
 
 
 def flag(setting: Setting) -> bool:

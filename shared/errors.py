@@ -96,6 +96,11 @@ class Conflict(DomainError):
 
 
 @deserialize_to_instance
+class Gone(DomainError):
+    code, status = "gone", 410
+
+
+@deserialize_to_instance
 class PayloadTooLarge(DomainError):
     code, status = "payload_too_large", 413
 

@@ -11,7 +11,16 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import ApiWsgiApp, json_response, read_json, request_id_of, response_for_exception
+from gateway.http import (
+    FORM,
+    ApiWsgiApp,
+    json_response,
+    read_form,
+    read_json,
+    request_id_of,
+    response_for_exception,
+)
+from gateway.schemas import PaynowStatusPostSchema
 from services.identity.schemas import OrganizationCreateSchema
 from shared import errors
 
@@ -117,4 +126,37 @@ def test_read_json_refusals_name_the_problem(
 ) -> None:
     with pytest.raises(error) as caught:
         read_json(make_request(raw, content_type), OrganizationCreateSchema())
+    assert field in caught.value.fields
+
+
+STATUS_POST = (
+    "reference=pay1&paynowreference=9&amount=12.34&status=Paid&pollurl=http%3a%2f%2fp&hash=AB"
+)
+
+
+def form_request(body: bytes, content_type: str = FORM) -> Request:
+    return Request.from_values(method="POST", data=body, content_type=content_type)
+
+
+def test_read_form_returns_the_body_as_sent_for_its_sender_s_signature() -> None:
+    # Unknown fields are the sender's to add: they are signed too, so they are kept. A post
+    # missing its hash goes on too: payments refuses it, and audits that.
+    for sent in (STATUS_POST + "&extra=1", "reference=pay1&status=Paid", ""):
+        assert read_form(form_request(sent.encode()), PaynowStatusPostSchema()) == sent
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "error", "field"),
+    [
+        (b"reference=\xff&status=Paid&hash=A", FORM, errors.BadRequest, "_body"),
+        (STATUS_POST.encode(), "application/json", errors.UnsupportedMediaType, "Content-Type"),
+        (b"reference=a%00b&status=Paid&hash=A", FORM, errors.ValidationFailed, "reference"),
+        (b"reference=pay1&status=Paid&hash=A\x00", FORM, errors.ValidationFailed, "hash"),
+    ],
+)
+def test_read_form_refusals_name_the_problem(
+    raw: bytes, content_type: str, error: type[errors.DomainError], field: str
+) -> None:
+    with pytest.raises(error) as caught:
+        read_form(form_request(raw, content_type), PaynowStatusPostSchema())
     assert field in caught.value.fields

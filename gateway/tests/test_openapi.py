@@ -83,6 +83,8 @@ def test_every_list_that_can_grow_is_paged() -> None:
         "/v1/organizations/{org_id}/services",
         "/v1/organizations/{org_id}/invoices",
         "/v1/organizations/{org_id}/credits",
+        "/v1/organizations/{org_id}/payments",
+        "/v1/admin/payments",
         "/v1/admin/organizations",
         "/v1/admin/users",
         "/v1/admin/event-types",
@@ -316,3 +318,45 @@ def test_a_path_word_documents_the_words_routed() -> None:
     parameters = operation("POST", "/v1/admin/services/{service_id}/{action}")["parameters"]
     [action] = [p for p in parameters if p["name"] == "action"]
     assert action["schema"]["enum"] == ["suspend", "reactivate", "cancel"]
+
+
+def test_paynow_s_status_post_is_documented_as_the_form_it_is() -> None:
+    webhook = operation("POST", "/webhooks/paynow")
+    assert webhook["security"] == []
+    [(media, body)] = webhook["requestBody"]["content"].items()
+    assert media == "application/x-www-form-urlencoded"
+    form = component(body["schema"])
+    assert set(form["properties"]) == {
+        "reference",
+        "paynowreference",
+        "amount",
+        "status",
+        "pollurl",
+        "hash",
+    }
+    # Payments judges (and audits) a post without a good hash: nothing is refused before.
+    assert "required" not in form
+    assert list(webhook["responses"]["200"]["content"]) == ["text/plain"]
+    assert errors_of("POST", "/webhooks/paynow") == BODY | {503}
+
+
+def test_starting_a_checkout_answers_201_started_or_200_the_live_attempt() -> None:
+    for path in (
+        "/v1/pay/{token}/payments",
+        "/v1/organizations/{org_id}/invoices/{invoice_id}/payments",
+    ):
+        responses = operation("POST", path)["responses"]
+        assert responses["201"] == responses["200"]
+        assert responses["201"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/CheckoutPayment"
+        }
+    assert errors_of("POST", "/v1/pay/{token}/payments") == BODY | {404, 409, 410, 503}
+
+
+def test_the_pay_page_answers_an_unknown_link_as_a_page() -> None:
+    page = operation("GET", "/pay/{token}")
+    assert page["security"] == []
+    assert list(page["responses"]["200"]["content"]) == ["text/html"]
+    assert set(page["responses"]["404"]["content"]) == {"application/json", "text/html"}
+    assert set(page["responses"]["503"]["content"]) == {"application/json", "text/html"}
+    assert list(page["responses"]["422"]["content"]) == ["application/json"]

@@ -51,6 +51,41 @@ class InvoicePaid(BillingEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PaymentApplied(BillingEvent):
+    """A paid payment is counted, once: `applied` to its invoice, `credited` to the
+    account as credit (a payment on account, or what exceeded the amount due). Without an
+    invoice (on account) the invoice fields are null and `amount_due` is 0; otherwise
+    `amount_due` is what remains on the invoice and `invoice_status` its status now."""
+
+    event_type = "payment.applied"
+
+    payment_id: str
+    invoice_id: str | None = None
+    invoice_number: str | None = None
+    organization_id: str
+    method: str
+    amount: Cents
+    applied: Cents
+    credited: Cents
+    amount_due: Cents
+    invoice_status: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditApplied(BillingEvent):
+    """Account credit paid (part of) an invoice when it was finalized. The payments
+    service records it as a CREDIT payment, so the payment list explains every cent."""
+
+    event_type = "credit.applied"
+
+    invoice_id: str
+    invoice_number: str
+    organization_id: str
+    billing_account_id: str
+    amount: Cents
+
+
+@dataclass(frozen=True, kw_only=True)
 class InvoiceVoided(BillingEvent):
     """Staff void an unpaid invoice; it stays on record."""
 

@@ -15,6 +15,7 @@ two billing instances at once, creates nothing twice.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.billing import settings
 from services.billing.accounts import OrganizationLookup, account_for
-from services.billing.events import InvoiceIssued, InvoiceVoided
+from services.billing.events import CreditApplied, InvoiceIssued, InvoiceVoided
 from services.billing.models import (
     AppliedPayment,
     BillingAccount,
@@ -300,6 +301,16 @@ def _finalize(uow: UnitOfWork, invoice: Invoice, lines: list[Line]) -> None:
             due_at=invoice.due_at.isoformat(),
         )
     )
+    if credit:
+        uow.emit(
+            CreditApplied(
+                invoice_id=invoice.id,
+                invoice_number=invoice.invoice_number,
+                organization_id=account.organization_id,
+                billing_account_id=account.id,
+                amount=credit,
+            )
+        )
 
 
 def void_invoice(uow: UnitOfWork, invoice_id: str) -> dict[str, Any]:
@@ -353,7 +364,11 @@ def get_invoice(
     invoice = uow.session.get(Invoice, invoice_id) if is_cuid(invoice_id) else None
     if invoice is None or invoice.billing_account_id != account.id or invoice.finalized_at is None:
         raise NotFound("invoice not found", {"invoice_id": ["not found"]})
-    detail = InvoiceDetailSchema().dump(invoice)
+    return invoice_detail(invoice, InvoiceDetailSchema())
+
+
+def invoice_detail(invoice: Invoice, schema: InvoiceDetailSchema) -> dict[str, Any]:
+    detail = schema.dump(invoice)
     detail["line_items"] = sorted(detail["line_items"], key=lambda item: item["description"])
     return detail
 
@@ -366,3 +381,40 @@ def payment_token(uow: UnitOfWork, invoice_id: str) -> str | None:
     if invoice is None or invoice.finalized_at is None:
         raise NotFound("invoice not found", {"invoice_id": ["not found"]})
     return None if invoice.status == InvoiceStatus.VOID else invoice.payment_token
+
+
+# What `shared.tokens.new_secret` makes: 32 random bytes, URL-safe base64 without padding.
+# Anything else is no token of ours, refused before it reaches the database.
+PAYMENT_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+# The payer is shown the invoice, not its link's token and expiry again.
+HIDDEN_FROM_PAYERS = ("payment_token", "payment_token_expires_at")
+
+
+def invoice_for_payment_link(uow: UnitOfWork, token: str) -> dict[str, Any]:
+    """The invoice a payment link is for, and whether it can be paid now. No caller is
+    checked: whoever holds the token (the emailed link) may see and pay the invoice."""
+    invoice = (
+        uow.session.scalar(select(Invoice).where(Invoice.payment_token == token))
+        if isinstance(token, str) and PAYMENT_TOKEN.fullmatch(token)
+        else None
+    )
+    if invoice is None or invoice.finalized_at is None:
+        raise NotFound("payment link not found", {"token": ["not found"]})
+    account = uow.session.get(BillingAccount, invoice.billing_account_id)
+    return {
+        "organization_id": account.organization_id,
+        "billing_account_id": account.id,
+        "state": payment_link_state(invoice, utcnow()),
+        "invoice": invoice_detail(invoice, InvoiceDetailSchema(exclude=HIDDEN_FROM_PAYERS)),
+    }
+
+
+def payment_link_state(invoice: Invoice, now: datetime) -> str:
+    if invoice.status == InvoiceStatus.VOID:
+        return "void"
+    if invoice.status == InvoiceStatus.PAID or invoice.amount_due <= 0:
+        return "paid"
+    expires_at = invoice.payment_token_expires_at
+    if expires_at is not None and expires_at < now:
+        return "expired"
+    return "payable"

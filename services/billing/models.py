@@ -191,12 +191,14 @@ class InvoiceNumberSequence(Base):
 
 
 class AppliedPayment(Base):
-    """Every payment counted on an invoice, once: settlement is idempotent by payment id."""
+    """Every payment counted, once: settlement is idempotent by payment id. A payment on
+    account has no invoice (it became a Credit); credit applied at finalization is the
+    payment `credit:<invoice id>`."""
 
     __tablename__ = "applied_payments"
 
     payment_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), index=True)
     amount: Mapped[int]
     method: Mapped[str] = mapped_column(String(32))
     applied_at: Mapped[datetime] = defaults_to_now()

@@ -97,6 +97,11 @@ class BillingService(ServiceBase):
             return invoicing.payment_token(uow, invoice_id)
 
     @rpc
+    def invoice_for_payment_link(self, token: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return invoicing.invoice_for_payment_link(uow, token)
+
+    @rpc
     def void_invoice(self, invoice_id: str) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return invoicing.void_invoice(uow, invoice_id)

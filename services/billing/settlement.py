@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.billing.accounts import OrganizationLookup, account_for, change_status
-from services.billing.events import CreditIssued, InvoicePaid
+from services.billing.events import CreditIssued, InvoicePaid, PaymentApplied
 from services.billing.models import (
     AppliedPayment,
     BillingAccount,
@@ -32,36 +32,30 @@ from shared.unit_of_work import UnitOfWork
 
 
 def settle_payment(uow: UnitOfWork, payment: PaymentPaid) -> str:
-    """Count a paid payment on its invoice once; whatever exceeds the amount due becomes
-    credit. Returns what happened (for the log)."""
+    """Count a paid payment once (by payment id): on its invoice up to the amount due, and
+    whatever is left (all of it for a payment on account) as a Credit, so the account's
+    credits explain its balance. Announces `payment.applied` the first time only.
+    Returns what happened (for the log)."""
     require_system()
-    amount = payment.amount
-    if amount <= 0:
+    if payment.amount <= 0:
         raise ValidationFailed("a payment must be positive", {"amount": ["not positive"]})
+    if payment.invoice_id is None:
+        return _settle_on_account(uow, payment)
     invoice = uow.session.get(Invoice, payment.invoice_id, with_for_update=True)
-    if invoice is None:
+    # An invoice of another account is not this payment's: counting it there would move
+    # one organization's invoice with another's money.
+    if invoice is None or invoice.billing_account_id != payment.billing_account_id:
         raise NotFound("invoice not found", {"invoice_id": ["not found"]})
-    recorded = uow.session.scalar(
-        insert(AppliedPayment)
-        .values(
-            payment_id=payment.payment_id,
-            invoice_id=invoice.id,
-            amount=amount,
-            method=payment.method,
-        )
-        .on_conflict_do_nothing(index_elements=["payment_id"])
-        .returning(AppliedPayment.payment_id)
-    )
-    if recorded is None:
+    if not _record_once(uow, payment, invoice.id):
         return "already counted"
     account = uow.session.get(BillingAccount, invoice.billing_account_id, with_for_update=True)
-    account.balance += amount
+    account.balance += payment.amount
     payable = invoice.finalized_at is not None and invoice.status not in (
         InvoiceStatus.VOID,
         InvoiceStatus.PAID,
     )
     # Paying a void, draft or already paid invoice only adds credit.
-    applied = min(amount, invoice.amount_due) if payable else 0
+    applied = min(payment.amount, invoice.amount_due) if payable else 0
     if applied:
         invoice.amount_paid += applied
         invoice.amount_due -= applied
@@ -69,16 +63,36 @@ def settle_payment(uow: UnitOfWork, payment: PaymentPaid) -> str:
             invoice.status, invoice.paid_at = InvoiceStatus.PAID, utcnow()
         elif invoice.status == InvoiceStatus.ISSUED:
             invoice.status = InvoiceStatus.PARTIAL
+    credited = payment.amount - applied
+    credit_id = (
+        _add_credit(uow, account, credited, _excess_reason(invoice, payment)) if credited else None
+    )
     uow.audit(
         "payment.applied",
         "Invoice",
         invoice.id,
         {
             "payment_id": payment.payment_id,
-            "amount": amount,
+            "amount": payment.amount,
             "applied": applied,
+            "credited": credited,
+            "credit_id": credit_id,
             "status": invoice.status.value,
         },
+    )
+    uow.emit(
+        PaymentApplied(
+            payment_id=payment.payment_id,
+            invoice_id=invoice.id,
+            invoice_number=invoice.invoice_number,
+            organization_id=account.organization_id,
+            method=payment.method,
+            amount=payment.amount,
+            applied=applied,
+            credited=credited,
+            amount_due=invoice.amount_due,
+            invoice_status=invoice.status.value,
+        )
     )
     if applied and invoice.status == InvoiceStatus.PAID:
         uow.emit(
@@ -91,6 +105,68 @@ def settle_payment(uow: UnitOfWork, payment: PaymentPaid) -> str:
         )
     reactivate_if_settled(uow, account)
     return f"invoice {invoice.invoice_number} {invoice.status.value}"
+
+
+def _settle_on_account(uow: UnitOfWork, payment: PaymentPaid) -> str:
+    account = account_for(uow, payment.organization_id, lock=True)
+    if account.id != payment.billing_account_id:
+        raise NotFound("billing account not found", {"billing_account_id": ["not found"]})
+    if not _record_once(uow, payment, None):
+        return "already counted"
+    account.balance += payment.amount
+    reason = f"Payment on account: {payment.method} {payment.payment_id}"
+    credit_id = _add_credit(uow, account, payment.amount, reason)
+    uow.audit(
+        "payment.applied",
+        "BillingAccount",
+        account.id,
+        {"payment_id": payment.payment_id, "amount": payment.amount, "credit_id": credit_id},
+    )
+    uow.emit(
+        PaymentApplied(
+            payment_id=payment.payment_id,
+            organization_id=account.organization_id,
+            method=payment.method,
+            amount=payment.amount,
+            applied=0,
+            credited=payment.amount,
+            amount_due=0,
+        )
+    )
+    # Credit pays no invoice by itself (finalization uses it), so no reactivation here.
+    return f"credited on account ({payment.amount} cents)"
+
+
+def _record_once(uow: UnitOfWork, payment: PaymentPaid, invoice_id: str | None) -> bool:
+    """Whether this is the first time the payment is counted (the row is the proof)."""
+    recorded = uow.session.scalar(
+        insert(AppliedPayment)
+        .values(
+            payment_id=payment.payment_id,
+            invoice_id=invoice_id,
+            amount=payment.amount,
+            method=payment.method,
+        )
+        .on_conflict_do_nothing(index_elements=["payment_id"])
+        .returning(AppliedPayment.payment_id)
+    )
+    return recorded is not None
+
+
+def _excess_reason(invoice: Invoice, payment: PaymentPaid) -> str:
+    paid_with = f"{payment.method} {payment.payment_id}"
+    if invoice.status == InvoiceStatus.VOID:
+        return f"Payment of void invoice {invoice.invoice_number}: {paid_with}"
+    return f"Over-payment of {invoice.invoice_number or invoice.id}: {paid_with}"
+
+
+def _add_credit(uow: UnitOfWork, account: BillingAccount, amount: int, reason: str) -> str:
+    """A credit the suite records for money received (the balance is moved by the
+    caller, with the payment)."""
+    credit = Credit(billing_account_id=account.id, amount=amount, reason=reason)
+    uow.session.add(credit)
+    uow.session.flush()
+    return credit.id
 
 
 def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:

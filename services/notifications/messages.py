@@ -9,13 +9,13 @@ suite itself (event handlers run as SYSTEM).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from services.billing.events import (
     BillingAccountOverdue,
     BillingAccountSuspended,
     InvoiceIssued,
-    InvoicePaid,
+    PaymentApplied,
 )
 from services.identity.events import (
     EmailVerificationRequested,
@@ -24,6 +24,7 @@ from services.identity.events import (
     SignUpAttempted,
     UserRegistered,
 )
+from services.notifications import templates
 from services.notifications.emails import Email
 from shared import config
 from shared.errors import NotFound
@@ -33,6 +34,28 @@ from shared.money import format_cents
 def link(path: str, token: str | None = None) -> str:
     query = f"?{urlencode({'token': token})}" if token else ""
     return f"{config.APP_URL.get().rstrip('/')}/{path}{query}"
+
+
+def pay_link(token: str) -> str:
+    """The invoice's pay page, which the gateway serves (no sign-in: the token is enough)."""
+    return f"{config.public_url()}/pay/{quote(token, safe='')}"
+
+
+# How a receipt names each of the payments service's methods.
+METHOD_NAMES = {
+    "PAYNOW_ECOCASH": "EcoCash",
+    "PAYNOW_ONEMONEY": "OneMoney",
+    "PAYNOW_INNBUCKS": "InnBucks",
+    "PAYNOW_VISA": "Visa",
+    "PAYNOW_MASTERCARD": "Mastercard",
+    "BANK_TRANSFER": "bank transfer",
+    "CASH": "cash",
+    "CREDIT": "account credit",
+}
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method.replace("_", " ").lower())
 
 
 def verification_email(
@@ -107,16 +130,46 @@ def invoice_email(identity: Any, billing: Any, event: InvoiceIssued) -> Email | 
         "total": format_cents(event.total),
         "amount_due": format_cents(event.amount_due),
         "due": event.due_at[:10],
-        "link": link("pay", token),
+        "link": pay_link(token),
     }
     entity = ("Invoice", event.invoice_id)
     return _to_organization(identity, event.organization_id, "invoice-issued", values, entity)
 
 
-def receipt_email(identity: Any, event: InvoicePaid) -> Email | None:
-    values = {"number": event.invoice_number, "amount": format_cents(event.amount_paid)}
-    entity = ("Invoice", event.invoice_id)
-    return _to_organization(identity, event.organization_id, "invoice-paid", values, entity)
+def receipt_email(identity: Any, billing: Any, event: PaymentApplied) -> Email | None:
+    """A receipt for every payment counted, partial ones too: what was paid, what remains
+    and, while something does, the link to pay the rest."""
+    values = {
+        "amount": format_cents(event.amount),
+        "method": method_name(event.method),
+        "credited": format_cents(event.credited),
+    }
+    entity = ("Payment", event.payment_id)
+    if event.invoice_id is None:
+        return _to_organization(
+            identity, event.organization_id, "payment-on-account-receipt", values, entity
+        )
+    values["number"] = event.invoice_number or event.invoice_id
+    values["outcome"] = _receipt_outcome(billing, event, values["number"])
+    return _to_organization(identity, event.organization_id, "payment-receipt", values, entity)
+
+
+def _receipt_outcome(billing: Any, event: PaymentApplied, number: str) -> str:
+    parts = []
+    if event.invoice_status == "VOID":
+        parts.append(templates.RECEIPT_VOID.substitute(number=number))
+    elif event.amount_due <= 0:
+        parts.append(templates.RECEIPT_PAID_IN_FULL.substitute(number=number))
+    else:
+        due = format_cents(event.amount_due)
+        parts.append(templates.RECEIPT_REMAINING.substitute(amount_due=due, number=number))
+        token = billing.payment_token(event.invoice_id)
+        if token is not None:
+            parts.append(templates.RECEIPT_PAY_THE_REST.substitute(link=pay_link(token)))
+    if event.credited > 0:
+        credited = format_cents(event.credited)
+        parts.append(templates.RECEIPT_CREDITED.substitute(credited=credited))
+    return "\n\n".join(parts)
 
 
 def overdue_warning(identity: Any, event: BillingAccountOverdue) -> Email | None:

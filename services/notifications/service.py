@@ -11,7 +11,7 @@ from services.billing.events import (
     BillingAccountOverdue,
     BillingAccountSuspended,
     InvoiceIssued,
-    InvoicePaid,
+    PaymentApplied,
 )
 from services.identity.events import (
     EmailVerificationRequested,
@@ -63,9 +63,9 @@ class NotificationsService(ServiceBase):
     def send_invoice_email(self, event: InvoiceIssued) -> None:
         self._send(event, lambda: messages.invoice_email(self.identity, self.billing, event))
 
-    @event_handler(InvoicePaid)
-    def send_receipt_email(self, event: InvoicePaid) -> None:
-        self._send(event, lambda: messages.receipt_email(self.identity, event))
+    @event_handler(PaymentApplied)
+    def send_receipt_email(self, event: PaymentApplied) -> None:
+        self._send(event, lambda: messages.receipt_email(self.identity, self.billing, event))
 
     @event_handler(BillingAccountOverdue)
     def send_overdue_warning(self, event: BillingAccountOverdue) -> None:

@@ -53,10 +53,20 @@ TEMPLATES: dict[str, EmailTemplate] = {
             + SIGNATURE
         ),
     ),
-    "invoice-paid": EmailTemplate(
-        subject="Receipt: invoice $number is paid",
-        body="Hello $organization,\n\nThank you: invoice $number ($amount) is paid in full.\n"
-        + SIGNATURE,
+    "payment-receipt": EmailTemplate(
+        subject="Receipt: $amount paid on invoice $number",
+        body=(
+            "Hello $organization,\n\nThank you: we received your payment.\n\n"
+            "Amount paid: $amount\nMethod: $method\nInvoice: $number\n\n$outcome\n" + SIGNATURE
+        ),
+    ),
+    "payment-on-account-receipt": EmailTemplate(
+        subject="Receipt: $amount paid to your CVT account",
+        body=(
+            "Hello $organization,\n\nThank you: we received your payment.\n\n"
+            "Amount paid: $amount\nMethod: $method\nCredit added: $credited\n\n"
+            "The credit is used on your next invoices.\n" + SIGNATURE
+        ),
     ),
     "account-overdue": EmailTemplate(
         subject="Payment overdue on your CVT account",
@@ -82,3 +92,13 @@ TEMPLATES: dict[str, EmailTemplate] = {
         ),
     ),
 }
+
+# What a receipt says about its invoice, chosen by what the payment did
+# (`messages.receipt_email`) and joined into the receipt's $outcome.
+RECEIPT_PAID_IN_FULL = Template("Invoice $number is paid in full.")
+RECEIPT_VOID = Template("Invoice $number is void: nothing was due on it.")
+RECEIPT_REMAINING = Template("$amount_due remains due on invoice $number.")
+RECEIPT_PAY_THE_REST = Template("Pay the rest (EcoCash, OneMoney, InnBucks or card):\n\n$link")
+RECEIPT_CREDITED = Template(
+    "Credit added: $credited, more than was due. It is used on your next invoices."
+)

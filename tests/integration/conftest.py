@@ -102,9 +102,9 @@ class Suite:
         return wait_until(unread, timeout, f"an email to {address} about {subject_part!r}")
 
     def link_token(self, address: str, subject_part: str, timeout: float = 30) -> str:
-        """The token of the link in such an email."""
+        """The token of the link in such an email (`?token=…`, or a pay link `/pay/…`)."""
         body = self.mail(address, subject_part, timeout).get_content()
-        return re.search(r"token=([A-Za-z0-9_\-]+)", body).group(1)
+        return re.search(r"(?:token=|/pay/)([A-Za-z0-9_\-]+)", body).group(1)
 
     def sign_in(self, address: str, password: str = PASSWORD) -> Person:
         response = self.http(
@@ -151,6 +151,9 @@ def suite(
             "PAYNOW_INTEGRATION_KEY": str(uuid.uuid4()),
             # Test-mode scripts in a twentieth of Paynow's time: 5 s -> 0.25 s, 30 s -> 1.5 s.
             "PAYNOW_SIMULATOR_DELAY_SCALE": "0.05",
+            # Status posts (0.25 s after a test-mode payment) come well before a payment's
+            # first poll, so tests can tell which path settled it; a lost one settles in ~2 s.
+            "PAYNOW_POLL_INTERVAL_SECONDS": "2",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(free_port()),
             "CVT_VAR_DIR": str(var_dir),

@@ -133,7 +133,7 @@ def test_every_list_answers_the_one_page_envelope(
     org_id = suite.new_org(owner)["id"]
     with_billing_account(suite, owner, org_id)
     lists = [r.template for r in ROUTES if r.query and issubclass(r.query, PageQuerySchema)]
-    assert len(lists) == 10
+    assert len(lists) == 12
     for template in lists:
         caller = staff if template.startswith("/v1/admin/") else owner
         response = suite.http(

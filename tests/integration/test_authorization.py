@@ -13,7 +13,7 @@ import pytest
 
 from gateway.access_table import ALLOWED, ANYONE, COLUMNS, REFUSED, rows
 from shared.ids import cuid
-from shared.tokens import secret_hash
+from shared.tokens import new_secret, secret_hash
 from shared.waiting import wait_until
 from tests.integration.conftest import PASSWORD, Person, Suite
 
@@ -91,19 +91,28 @@ def once_billed(suite: Suite, org_id: str, path: str) -> str:
     return path
 
 
-def finalized_invoice(suite: Suite, org_id: str) -> str:
+def finalized_invoice(suite: Suite, org_id: str, payment_token: str | None = None) -> str:
     """Arranged directly in billing's tables: these tests are about who may see it."""
     invoice_id = cuid()
     suite.sql(
         "INSERT INTO billing.invoices (id, billing_account_id, invoice_number, period_start, "
         "period_end, subtotal, tax, total, amount_paid, amount_due, status, issued_at, due_at, "
-        "finalized_at) VALUES (:id, :account, :number, '1999-01-01', '1999-02-01', 100, 0, 100, "
-        "0, 100, 'ISSUED', now(), now() + interval '14 days', now())",
+        "finalized_at, payment_token, payment_token_expires_at) VALUES (:id, :account, :number, "
+        "'1999-01-01', '1999-02-01', 100, 0, 100, 0, 100, 'ISSUED', now(), "
+        "now() + interval '14 days', now(), :token, now() + interval '30 days')",
         id=invoice_id,
         account=billing_account_id(suite, org_id),
         number=f"INV-1999-{invoice_id[-6:]}",
+        token=payment_token,
     )
     return invoice_id
+
+
+def card_payment(suite: Suite, payer: Person, org_id: str, invoice_id: str = "") -> str:
+    """A web checkout started on the invoice (default: a fresh one): its payment id."""
+    invoice_id = invoice_id or finalized_invoice(suite, org_id)
+    path = f"/v1/organizations/{org_id}/invoices/{invoice_id}/payments"
+    return created_id(suite, payer, path, {"method": "visa"})
 
 
 Request = tuple[str, dict | None]
@@ -148,6 +157,13 @@ ORG_REQUESTS: dict[str, OrgRequest] = {
         f"/v1/organizations/{w.org_id}/invoices/{finalized_invoice(s, w.org_id)}", None),
     "GET /v1/organizations/{org_id}/invoices/{invoice_id}/html": lambda s, w, o: (
         f"/v1/organizations/{w.org_id}/invoices/{finalized_invoice(s, w.org_id)}/html", None),
+    "POST /v1/organizations/{org_id}/invoices/{invoice_id}/payments": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/invoices/{finalized_invoice(s, w.org_id)}/payments",
+        {"method": "visa"}),
+    "GET /v1/organizations/{org_id}/payments": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/payments", None),
+    "GET /v1/organizations/{org_id}/payments/{payment_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/payments/{card_payment(s, o, w.org_id)}", None),
     "GET /v1/organizations/{org_id}/credits": lambda s, w, o: (
         once_billed(s, w.org_id, f"/v1/organizations/{w.org_id}/credits"),
         None),
@@ -210,6 +226,8 @@ def staff_request(suite: Suite, endpoint: str, staff: Person) -> Request:
     invoice_id = finalized_invoice(suite, org_id)
     if endpoint == "POST /v1/admin/invoices/{invoice_id}/void":
         return f"/v1/admin/invoices/{invoice_id}/void", None
+    if endpoint == "POST /v1/admin/payments/{payment_id}/check":
+        return f"/v1/admin/payments/{card_payment(suite, staff, org_id, invoice_id)}/check", None
     if endpoint == "POST /v1/admin/organizations/{org_id}/payments":
         payment = {"invoice_id": invoice_id, "amount": 100, "method": "CASH"}
         return f"/v1/admin/organizations/{org_id}/payments", payment
@@ -326,8 +344,24 @@ def test_terminal_endpoints(suite: Suite, people: dict[str, Person], endpoint: s
 @pytest.mark.parametrize(
     "endpoint", sorted(e for e, c in TABLE.items() if c["OWNER"] == ANYONE and e.startswith("GET"))
 )
-def test_public_endpoints_need_no_credentials(suite: Suite, endpoint: str) -> None:
-    assert call(suite, endpoint, (endpoint.split(" ", 1)[1], None), {}) == 200
+def test_public_endpoints_need_no_credentials(
+    suite: Suite, people: dict[str, Person], endpoint: str
+) -> None:
+    assert call(suite, endpoint, (public_path(suite, people["OWNER"], endpoint), None), {}) == 200
+
+
+def public_path(suite: Suite, owner: Person, endpoint: str) -> str:
+    """The path, its payment-link token and payment (if it names them) made real."""
+    path = endpoint.split(" ", 1)[1]
+    if "{token}" not in path:
+        return path
+    token = new_secret()
+    finalized_invoice(suite, suite.new_org(owner)["id"], payment_token=token)
+    path = path.replace("{token}", token)
+    if "{payment_id}" in path:
+        payment_id = created_id(suite, owner, f"/v1/pay/{token}/payments", {"method": "visa"})
+        path = path.replace("{payment_id}", payment_id)
+    return path
 
 
 def test_expired_and_signed_out_sessions_and_expired_keys_get_401(

@@ -38,6 +38,7 @@ from shared.authorization import MemberRole
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.ids import cuid
+from shared.tokens import new_secret
 from shared.unit_of_work import UnitOfWork
 
 UnitOfWorkFactory = Callable[[str], AbstractContextManager[UnitOfWork]]
@@ -65,9 +66,10 @@ def make_invoice(
     total: int = TOTAL,
     issued_at: datetime | None = None,
     due_days: int = 14,
+    link_expires_at: datetime | None = None,
 ) -> str:
     """A finalized, unpaid invoice of `account`; the account owes its total, as after the
-    billing run."""
+    billing run. Its payment link works for 60 days unless `link_expires_at` says."""
     number = next(_invoice_numbers)
     issued_at = issued_at or utcnow()
     period_start = datetime(1999, 1, 1, tzinfo=UTC) + timedelta(days=number)
@@ -85,7 +87,8 @@ def make_invoice(
             status=InvoiceStatus.ISSUED,
             issued_at=issued_at,
             due_at=issued_at + timedelta(days=due_days),
-            payment_token=f"pay-{cuid()}",
+            payment_token=new_secret(),
+            payment_token_expires_at=link_expires_at or issued_at + timedelta(days=60),
             finalized_at=issued_at,
         )
         uow.session.add(invoice)
@@ -162,6 +165,8 @@ def pay(
     invoice_id: str,
     amount: int,
     payment_id: str | None = None,
+    *,
+    method: str = "PAYNOW_ECOCASH",
 ) -> str:
     """Settle the `payment.paid` event payments sends for a payment of `invoice_id` (an
     invoice billing does not know belongs to no account here: any ids will do)."""
@@ -174,10 +179,44 @@ def pay(
         organization_id=account.organization_id if account else cuid(),
         billing_account_id=account.id if account else cuid(),
         amount=amount,
-        method="PAYNOW_ECOCASH",
+        method=method,
     )
     with unit_of_work("billing") as uow:
         return settlement.settle_payment(uow, payment)
+
+
+def pay_on_account(
+    unit_of_work: UnitOfWorkFactory,
+    account: BillingAccount,
+    amount: int,
+    payment_id: str | None = None,
+    *,
+    billing_account_id: str | None = None,
+) -> str:
+    """Settle a payment staff recorded on account (no invoice)."""
+    payment = PaymentPaid(
+        payment_id=payment_id or cuid(),
+        invoice_id=None,
+        organization_id=account.organization_id,
+        billing_account_id=billing_account_id or account.id,
+        amount=amount,
+        method="BANK_TRANSFER",
+    )
+    with unit_of_work("billing") as uow:
+        return settlement.settle_payment(uow, payment)
+
+
+def credits_of(unit_of_work: UnitOfWorkFactory, account: BillingAccount) -> list[tuple]:
+    """The account's credits as (amount, reason, issued_by_id), oldest first."""
+    with unit_of_work("billing") as uow:
+        return [
+            (c.amount, c.reason, c.issued_by_id)
+            for c in uow.session.scalars(
+                select(Credit)
+                .where(Credit.billing_account_id == account.id)
+                .order_by(Credit.created_at, Credit.id)
+            )
+        ]
 
 
 # --- settlement -----------------------------------------------------------------------------
@@ -313,6 +352,172 @@ def test_a_payment_for_an_unknown_invoice_is_not_found(unit_of_work, as_system) 
     assert "invoice_id" in raised.value.fields
     with unit_of_work("billing") as uow:
         assert uow.session.get(AppliedPayment, payment_id) is None
+
+
+def applied_events(unit_of_work: UnitOfWorkFactory, organization_id: str) -> list[dict]:
+    """The `payment.applied` payloads about the organization, without their envelope."""
+    return [
+        {k: v for k, v in payload.items() if k not in ("event_id", "occurred_at", "version")}
+        for payload in event_payloads(unit_of_work, organization_id, "payment.applied")
+    ]
+
+
+def test_each_settled_payment_is_announced_with_what_it_paid(unit_of_work, as_system) -> None:
+    account = make_account(unit_of_work)
+    invoice_id = make_invoice(unit_of_work, account)
+    number = invoice_state(unit_of_work, invoice_id).invoice_number
+    first, second = cuid(), cuid()
+
+    with as_system():
+        pay(unit_of_work, invoice_id, 4_000, first)
+        pay(unit_of_work, invoice_id, 6_000, second, method="BANK_TRANSFER")
+
+    common = {"invoice_id": invoice_id, "invoice_number": number}
+    org = account.organization_id
+    assert applied_events(unit_of_work, org) == [
+        {
+            "payment_id": first, **common, "organization_id": org, "method": "PAYNOW_ECOCASH",
+            "amount": 4_000, "applied": 4_000, "credited": 0, "amount_due": 6_000,
+            "invoice_status": "PARTIAL",
+        },
+        {
+            "payment_id": second, **common, "organization_id": org, "method": "BANK_TRANSFER",
+            "amount": 6_000, "applied": 6_000, "credited": 0, "amount_due": 0,
+            "invoice_status": "PAID",
+        },
+    ]  # fmt: skip
+    assert credits_of(unit_of_work, account) == []
+
+
+def test_a_payment_counted_already_is_not_announced_again(unit_of_work, as_system) -> None:
+    account = make_account(unit_of_work)
+    invoice_id = make_invoice(unit_of_work, account)
+    payment_id = cuid()
+
+    with as_system():
+        pay(unit_of_work, invoice_id, TOTAL + 700, payment_id)
+        pay(unit_of_work, invoice_id, TOTAL + 700, payment_id)
+
+    [applied] = applied_events(unit_of_work, account.organization_id)
+    assert applied["payment_id"] == payment_id
+    assert len(credits_of(unit_of_work, account)) == 1
+    assert account_state(unit_of_work, account.id).balance == 700
+
+
+def test_an_over_payment_excess_is_a_credit_the_credits_list_explains(
+    unit_of_work, as_system, as_user
+) -> None:
+    account = make_account(unit_of_work)
+    invoice_id = make_invoice(unit_of_work, account)
+    number = invoice_state(unit_of_work, invoice_id).invoice_number
+    payment_id = cuid()
+
+    with as_system():
+        pay(unit_of_work, invoice_id, TOTAL + 2_500, payment_id)
+
+    [applied] = applied_events(unit_of_work, account.organization_id)
+    assert (applied["applied"], applied["credited"], applied["amount_due"]) == (TOTAL, 2_500, 0)
+    assert applied["invoice_status"] == "PAID"
+    with as_user(account.organization_id, MemberRole.BILLING), unit_of_work("billing") as uow:
+        [credit] = settlement.list_credits(uow, account.organization_id, {})["items"]
+    assert (credit["amount"], credit["reason"], credit["issued_by_id"]) == (
+        2_500,
+        f"Over-payment of {number}: PAYNOW_ECOCASH {payment_id}",
+        None,
+    )
+    assert account_state(unit_of_work, account.id).balance == 2_500
+
+
+def test_a_payment_of_a_void_invoice_is_all_credit(unit_of_work, as_system, as_user) -> None:
+    account = make_account(unit_of_work)
+    invoice_id = make_invoice(unit_of_work, account)
+    with as_user(is_staff=True), unit_of_work("billing") as uow:
+        invoicing.void_invoice(uow, invoice_id)
+
+    with as_system():
+        pay(unit_of_work, invoice_id, 3_000)
+
+    [applied] = applied_events(unit_of_work, account.organization_id)
+    assert (applied["applied"], applied["credited"], applied["invoice_status"]) == (
+        0,
+        3_000,
+        "VOID",
+    )
+    [(amount, reason, _)] = credits_of(unit_of_work, account)
+    assert amount == 3_000
+    assert reason.startswith("Payment of void invoice INV-1999-")
+    assert account_state(unit_of_work, account.id).balance == 3_000
+
+
+def test_a_payment_on_account_becomes_credit_once(unit_of_work, as_system) -> None:
+    account = make_account(unit_of_work)
+    make_invoice(unit_of_work, account, total=2_000)
+    payment_id = cuid()
+
+    with as_system():
+        outcome = pay_on_account(unit_of_work, account, 5_000, payment_id)
+        again = pay_on_account(unit_of_work, account, 5_000, payment_id)
+
+    assert "on account" in outcome
+    assert again == "already counted"
+    assert credits_of(unit_of_work, account) == [
+        (5_000, f"Payment on account: BANK_TRANSFER {payment_id}", None)
+    ]
+    assert account_state(unit_of_work, account.id).balance == -2_000 + 5_000
+    with unit_of_work("billing") as uow:
+        row = uow.session.get(AppliedPayment, payment_id)
+        assert (row.invoice_id, row.amount, row.method) == (None, 5_000, "BANK_TRANSFER")
+    org = account.organization_id
+    assert applied_events(unit_of_work, org) == [
+        {
+            "payment_id": payment_id, "invoice_id": None, "invoice_number": None,
+            "organization_id": org, "method": "BANK_TRANSFER", "amount": 5_000, "applied": 0,
+            "credited": 5_000, "amount_due": 0, "invoice_status": None,
+        }
+    ]  # fmt: skip
+    # The invoice is untouched: credit is used when the next invoice is finalized.
+    assert [e for e in events(unit_of_work, org) if e != "payment.applied"] == []
+
+
+def test_a_payment_on_account_of_another_account_is_refused(unit_of_work, as_system) -> None:
+    account, other = make_account(unit_of_work), make_account(unit_of_work)
+    payment_id = cuid()
+
+    with as_system(), pytest.raises(NotFound) as raised:
+        pay_on_account(unit_of_work, account, 5_000, payment_id, billing_account_id=other.id)
+
+    assert "billing_account_id" in raised.value.fields
+    with as_system(), pytest.raises(NotFound) as raised:
+        pay_on_account(unit_of_work, BillingAccount(id=cuid(), organization_id=cuid()), 5_000)
+    assert "organization_id" in raised.value.fields
+    with unit_of_work("billing") as uow:
+        assert uow.session.get(AppliedPayment, payment_id) is None
+    assert credits_of(unit_of_work, account) == []
+    assert account_state(unit_of_work, account.id).balance == 0
+
+
+def test_a_payment_naming_another_account_invoice_is_not_found(unit_of_work, as_system) -> None:
+    """The issue's cross-organization payment: billing does not count it either."""
+    victim, payer = make_account(unit_of_work), make_account(unit_of_work)
+    invoice_id = make_invoice(unit_of_work, victim)
+    payment = PaymentPaid(
+        payment_id=cuid(),
+        invoice_id=invoice_id,
+        organization_id=payer.organization_id,
+        billing_account_id=payer.id,
+        amount=TOTAL,
+        method="CASH",
+    )
+
+    with as_system(), pytest.raises(NotFound) as raised, unit_of_work("billing") as uow:
+        settlement.settle_payment(uow, payment)
+
+    assert "invoice_id" in raised.value.fields
+    invoice = invoice_state(unit_of_work, invoice_id)
+    assert (invoice.status, invoice.amount_paid) == (InvoiceStatus.ISSUED, 0)
+    assert account_state(unit_of_work, payer.id).balance == 0
+    with unit_of_work("billing") as uow:
+        assert uow.session.get(AppliedPayment, payment.payment_id) is None
 
 
 # --- the overdue run ----------------------------------------------------------------------------
@@ -485,7 +690,9 @@ def test_paying_everything_overdue_reactivates_the_account_and_its_services(
     assert service_statuses(unit_of_work, late_account["cancelled"]) == [ServiceStatus.CANCELLED]
     assert events(unit_of_work, org) == [
         "billing_account.suspended",
+        "payment.applied",
         "invoice.paid",
+        "payment.applied",
         "invoice.paid",
         "billing_account.reactivated",
     ]
@@ -649,6 +856,9 @@ def test_paying_a_paid_invoice_again_only_adds_credit(unit_of_work, as_system) -
     )
     assert events(unit_of_work, account.organization_id).count("invoice.paid") == 1
     assert account_state(unit_of_work, account.id).balance == 500
+    [(amount, reason, issued_by)] = credits_of(unit_of_work, account)
+    assert (amount, issued_by) == (500, None)
+    assert reason.startswith(f"Over-payment of {invoice.invoice_number}: PAYNOW_ECOCASH ")
 
 
 def test_voiding_the_overdue_invoice_reactivates_the_account(

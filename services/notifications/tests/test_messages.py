@@ -29,6 +29,7 @@ INVOICE = InvoiceIssued(
 @pytest.fixture(autouse=True)
 def app_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_URL", "https://app.cvt.test")
+    monkeypatch.setenv("PUBLIC_URL", "https://pay.cvt.test/")
 
 
 def rendered(email: Email) -> tuple[str, str]:
@@ -75,7 +76,19 @@ def test_the_invoice_email_asks_billing_for_the_payment_link_token() -> None:
     assert subject == "Invoice INV-2026-000042 from CVT: USD 100.00 due by 2026-12-15"
     assert "Hello Acme Stores," in body
     assert "for USD 125.00" in body
-    assert "https://app.cvt.test/pay?token=pay-tok" in body
+    assert "https://pay.cvt.test/pay/pay-tok\n" in body
+    assert "app.cvt.test" not in body
+
+
+def test_without_a_public_url_the_pay_link_is_the_gateway_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PUBLIC_URL", "")
+    monkeypatch.setenv("GATEWAY_ADDRESS", "127.0.0.1:8123")
+    billing = Mock()
+    billing.payment_token.return_value = "pay-tok"
+    email = messages.invoice_email(identity_issuing(None), billing, INVOICE)
+    assert "http://127.0.0.1:8123/pay/pay-tok\n" in rendered(email)[1]
 
 
 def test_no_invoice_email_once_the_invoice_is_void() -> None:
