@@ -51,6 +51,7 @@ class Gateway(Protocol):
     billing: Any
     metering: Any
     payments: Any
+    support: Any
     auth: RequestAuthenticator
     usage: UsageRecorder
     idempotency: IdempotencyStore

@@ -47,6 +47,7 @@ VIEW_SERVICES = Permission("view services", ALL_ROLES)
 VIEW_BILLING = Permission(
     "view billing", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.BILLING})
 )
+USE_SUPPORT = Permission("use support", ALL_ROLES)
 PAY_INVOICES = Permission(
     "pay invoices", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.BILLING})
 )

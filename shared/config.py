@@ -116,6 +116,22 @@ PAYNOW_INTEGRATION_KEY = Setting(
     "",
     "Paynow integration key (a GUID) that signs every message to and from Paynow",
 )
+SUPPORT_TEAM_EMAIL = Setting(
+    "SUPPORT_TEAM_EMAIL",
+    "support@cvt.co.zw",
+    "CVT's support inbox: new and reopened tickets and the daily summary are emailed here",
+)
+SUPPORT_RESPONSE_TARGETS = Setting(
+    "SUPPORT_RESPONSE_TARGETS",
+    "URGENT=1h,HIGH=4h,NORMAL=1bd,LOW=3bd",
+    "Time to a ticket's first staff response, per priority: hours (h) or business days "
+    "(bd, Monday to Friday, UTC)",
+)
+SUPPORT_SUMMARY_HOUR_UTC = Setting(
+    "SUPPORT_SUMMARY_HOUR_UTC",
+    "6",
+    "Hour of the day (UTC) after which support sends staff the daily summary",
+)
 PAYNOW_AUTH_EMAIL = Setting(
     "PAYNOW_AUTH_EMAIL",
     "payments@cvt.co.zw",

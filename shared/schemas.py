@@ -20,6 +20,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 OUT_OF_TIME = "must be from 1970-01-01 to 2999-12-31 (UTC)"
 MAX_OFFSET = 10**9
+# An RPC that takes a list of ids takes at most this many in one call; callers batch.
+MAX_IDS_PER_CALL = 100
 _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 

@@ -13,6 +13,7 @@ from gateway.routes import (
     organizations,
     payments,
     staff,
+    support,
     terminals,
     usage,
 )
@@ -28,6 +29,7 @@ AREAS = (
     usage,
     billing,
     payments,
+    support,
     staff,
 )
 ROUTES: tuple[Route, ...] = tuple(route for area in AREAS for route in area.routes)

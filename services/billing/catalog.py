@@ -55,13 +55,27 @@ def _flush_or_serial_conflict(uow: UnitOfWork) -> None:
         raise SERIAL_TAKEN from exc
 
 
+def _service_not_found() -> NotFound:
+    return NotFound("service not found", {"service_id": ["not found"]})
+
+
 def _service(uow: UnitOfWork, service_id: str) -> Service:
     service = (
         uow.session.get(Service, service_id, with_for_update=True) if is_cuid(service_id) else None
     )
     if service is None:
-        raise NotFound("service not found", {"service_id": ["not found"]})
+        raise _service_not_found()
     return service
+
+
+def get_service(uow: UnitOfWork, organization_id: str, service_id: str) -> dict[str, Any]:
+    """One of the organization's services; another organization's is not found, as if it
+    did not exist (support checks with it what a client's ticket is about)."""
+    authorize(organization_id, VIEW_SERVICES)
+    service = uow.session.get(Service, service_id) if is_cuid(service_id) else None
+    if service is None or service.organization_id != organization_id:
+        raise _service_not_found()
+    return ServiceSchema().dump(service)
 
 
 def change_service(uow: UnitOfWork, service_id: str, action: str, data: dict) -> dict[str, Any]:

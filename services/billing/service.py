@@ -132,6 +132,11 @@ class BillingService(ServiceBase):
             return catalog.list_services(uow, organization_id, query, self._known_to_identity)
 
     @rpc
+    def get_service(self, organization_id: str, service_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return catalog.get_service(uow, organization_id, service_id)
+
+    @rpc
     def get_settings(self) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return settings.all_settings(uow)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from shared.authorization import API_KEY_SCOPES, MemberRole
+from shared.db import CUID_LENGTH
 from shared.pagination import PageSchema
-from shared.schemas import BoundedDateTime, PageQuerySchema, StrictSchema
+from shared.schemas import MAX_IDS_PER_CALL, BoundedDateTime, PageQuerySchema, StrictSchema
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 PASSWORD = validate.Length(min=10, max=256, error="between 10 and 256 characters")
@@ -104,6 +105,22 @@ class UserSchema(Schema):
     )
     is_admin = fields.Boolean(required=True, metadata={"description": "CVT staff"})
     created_at = fields.AwareDateTime(required=True)
+
+
+class ContactSchema(Schema):
+    """Whom to write to: a user's address and name, nothing more."""
+
+    id = fields.String(required=True)
+    email = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+
+
+class ContactLookupSchema(StrictSchema):
+    user_ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=CUID_LENGTH)),
+        required=True,
+        validate=validate.Length(max=MAX_IDS_PER_CALL),
+    )
 
 
 class MeSchema(UserSchema):

@@ -7,7 +7,7 @@ from typing import Any
 
 from nameko.rpc import rpc
 
-from services.identity import api_keys, directory, members, organizations, sessions, users
+from services.identity import api_keys, directory, members, organizations, sessions, staff, users
 from services.identity.events import ApiKeysUsed
 from services.identity.models import tables
 from shared.dependencies import Database
@@ -83,6 +83,11 @@ class IdentityService(ServiceBase):
     def get_me(self) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return users.get_me(uow)
+
+    @rpc
+    def contact_addresses(self, user_ids: list[str]) -> list[dict[str, Any]]:
+        with self.db.transaction() as uow:
+            return users.contact_addresses(uow, user_ids)
 
     @rpc
     def issue_email_token(self, user_id: str, purpose: str) -> dict[str, Any] | None:
@@ -194,3 +199,8 @@ class IdentityService(ServiceBase):
     def list_all_users(self, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return directory.list_users(uow, query)
+
+    @rpc
+    def staff_user(self, user_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return staff.staff_user(uow, user_id)

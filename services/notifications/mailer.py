@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -10,15 +9,8 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+from services.notifications.templates import header_safe
 from shared import config
-
-# Control characters (CR/LF above all) would let a value end a header and start another;
-# names and subjects come from clients, so they are flattened, never trusted.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-
-
-def header_safe(value: str) -> str:
-    return _CONTROL.sub(" ", value).strip()
 
 
 class SmtpMailer:

@@ -2,8 +2,12 @@
 
 Tokens for emailed links are asked right before sending (from identity; an invoice's payment
 link from billing), so they exist in plain text only in the email itself: no event and no
-outbox row holds one. `identity` and `billing` are the services' RPC proxies, called as the
-suite itself (event handlers run as SYSTEM).
+outbox row holds one. `identity`, `billing` and `support` are the services' RPC proxies,
+called as the suite itself (event handlers run as SYSTEM).
+
+Support's emails are built from its events alone, which never hold an internal note (nor
+say one exists): staff hear of new and reopened tickets at SUPPORT_TEAM_EMAIL; a client's
+participants, of a staff member's public reply and of a resolution.
 """
 
 from __future__ import annotations
@@ -26,9 +30,17 @@ from services.identity.events import (
 )
 from services.notifications import templates
 from services.notifications.emails import Email
+from services.support.events import (
+    SupportDailySummary,
+    TicketAssigned,
+    TicketCreated,
+    TicketReplied,
+    TicketStatusChanged,
+)
 from shared import config
 from shared.errors import NotFound
 from shared.money import format_cents
+from shared.schemas import MAX_IDS_PER_CALL
 
 
 def link(path: str, token: str | None = None) -> str:
@@ -182,3 +194,131 @@ def suspension_notice(identity: Any, event: BillingAccountSuspended) -> Email | 
     entity = ("BillingAccount", event.billing_account_id)
     values = {"link": link("invoices")}
     return _to_organization(identity, event.organization_id, "account-suspended", values, entity)
+
+
+# --- support ----------------------------------------------------------------------------------
+
+
+def _ticket_link(ticket_id: str, *, staff: bool) -> str:
+    path = "admin/tickets" if staff else "support/tickets"
+    return link(f"{path}/{quote(ticket_id, safe='')}")
+
+
+def _to_support_team(template: str, values: dict[str, str], entity: tuple[str, str]) -> Email:
+    return Email(template, config.SUPPORT_TEAM_EMAIL.get(), values, *entity)
+
+
+def _to_participants(
+    identity: Any, support: Any, ticket_id: str, template: str, values: dict[str, str]
+) -> Email | None:
+    """An email to the client people on the ticket (whoever opened it and members who
+    replied), in one message; when there are none (a ticket the system opened), to the
+    organization's address as other account mail."""
+    entity = ("SupportTicket", ticket_id)
+    try:
+        recipients = support.ticket_recipients(ticket_id)
+    except NotFound:
+        return None
+    user_ids = recipients["user_ids"]
+    contacts = [  # identity answers for at most MAX_IDS_PER_CALL users a call
+        contact
+        for start in range(0, len(user_ids), MAX_IDS_PER_CALL)
+        for contact in identity.contact_addresses(user_ids[start : start + MAX_IDS_PER_CALL])
+    ]
+    if not contacts:
+        return _to_organization(identity, recipients["organization_id"], template, values, entity)
+    to = ", ".join(contact["email"] for contact in contacts)
+    return Email(template, to, values, *entity)
+
+
+def _contact_line(contact: dict[str, Any]) -> str:
+    return f"{contact['name']} <{contact['email']}>" if contact["name"] else contact["email"]
+
+
+def _opened_by(identity: Any, event: TicketCreated) -> str:
+    if event.ticket_source == "system" or event.opened_by_id is None:
+        return "the system"
+    found = identity.contact_addresses([event.opened_by_id])
+    who = _contact_line(found[0]) if found else f"user {event.opened_by_id}"
+    return f"CVT staff: {who}" if event.ticket_source == "staff" else who
+
+
+def ticket_created_email(identity: Any, event: TicketCreated) -> Email:
+    values = {
+        "subject": event.subject,
+        "priority": event.priority,
+        "organization_id": event.organization_id,
+        "opened_by": _opened_by(identity, event),
+        "ticket_id": event.ticket_id,
+        "link": _ticket_link(event.ticket_id, staff=True),
+    }
+    return _to_support_team("support-ticket-created", values, ("SupportTicket", event.ticket_id))
+
+
+def ticket_reply_email(identity: Any, support: Any, event: TicketReplied) -> Email | None:
+    """A staff member's public reply, to the client; the client's own replies send none."""
+    if not event.by_staff:
+        return None
+    values = {
+        "subject": event.subject,
+        "message": event.message,
+        "link": _ticket_link(event.ticket_id, staff=False),
+    }
+    return _to_participants(identity, support, event.ticket_id, "support-reply", values)
+
+
+def ticket_status_email(identity: Any, support: Any, event: TicketStatusChanged) -> Email | None:
+    """A reopened ticket, to staff; a resolved one, to the client. Other moves send none."""
+    if event.reopened:
+        values = {
+            "subject": event.subject,
+            "organization_id": event.organization_id,
+            "old_status": event.old_status,
+            "new_status": event.new_status,
+            "ticket_id": event.ticket_id,
+            "link": _ticket_link(event.ticket_id, staff=True),
+        }
+        entity = ("SupportTicket", event.ticket_id)
+        return _to_support_team("support-ticket-reopened", values, entity)
+    if event.new_status == "RESOLVED":
+        values = {"subject": event.subject, "link": _ticket_link(event.ticket_id, staff=False)}
+        return _to_participants(
+            identity, support, event.ticket_id, "support-ticket-resolved", values
+        )
+    return None
+
+
+def ticket_assigned_email(identity: Any, event: TicketAssigned) -> Email | None:
+    found = identity.contact_addresses([event.assigned_to_id])
+    if not found:
+        return None  # the assignee's account is gone
+    assignee = found[0]
+    values = {
+        "name": assignee["name"] or assignee["email"],
+        "subject": event.subject,
+        "organization_id": event.organization_id,
+        "ticket_id": event.ticket_id,
+        "link": _ticket_link(event.ticket_id, staff=True),
+    }
+    entity = ("SupportTicket", event.ticket_id)
+    return Email("support-ticket-assigned", assignee["email"], values, *entity)
+
+
+def support_summary_email(event: SupportDailySummary) -> Email:
+    if event.oldest_ticket_id is None:
+        oldest = templates.SUMMARY_NONE_OPEN
+    else:
+        oldest = templates.SUMMARY_OLDEST.substitute(
+            subject=event.oldest_subject or "",
+            ticket_id=event.oldest_ticket_id,
+            opened=(event.oldest_created_at or "")[:10] or "at an unknown time",
+        )
+    values = {
+        "day": event.day,
+        "open": str(event.open),
+        "breached": str(event.breached),
+        "unassigned": str(event.unassigned),
+        "oldest": oldest,
+        "link": link("admin/tickets"),
+    }
+    return _to_support_team("support-daily-summary", values, ("SupportSummary", event.day))

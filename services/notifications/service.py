@@ -24,6 +24,13 @@ from services.notifications import messages
 from services.notifications.emails import Email, send_once
 from services.notifications.mailer import Mailer
 from services.notifications.models import tables
+from services.support.events import (
+    SupportDailySummary,
+    TicketAssigned,
+    TicketCreated,
+    TicketReplied,
+    TicketStatusChanged,
+)
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
 from shared.events import Event
@@ -35,6 +42,7 @@ class NotificationsService(ServiceBase):
     mailer = Mailer()
     identity = RpcProxy("identity")
     billing = RpcProxy("billing")
+    support = RpcProxy("support")
 
     def _send(self, event: Event, compose: Callable[[], Email | None]) -> None:
         send_once(self.db, self.mailer.send, event.event_id, compose)
@@ -74,3 +82,23 @@ class NotificationsService(ServiceBase):
     @event_handler(BillingAccountSuspended)
     def send_suspension_notice(self, event: BillingAccountSuspended) -> None:
         self._send(event, lambda: messages.suspension_notice(self.identity, event))
+
+    @event_handler(TicketCreated)
+    def send_new_ticket_email(self, event: TicketCreated) -> None:
+        self._send(event, lambda: messages.ticket_created_email(self.identity, event))
+
+    @event_handler(TicketReplied)
+    def send_ticket_reply_email(self, event: TicketReplied) -> None:
+        self._send(event, lambda: messages.ticket_reply_email(self.identity, self.support, event))
+
+    @event_handler(TicketStatusChanged)
+    def send_ticket_status_email(self, event: TicketStatusChanged) -> None:
+        self._send(event, lambda: messages.ticket_status_email(self.identity, self.support, event))
+
+    @event_handler(TicketAssigned)
+    def send_ticket_assigned_email(self, event: TicketAssigned) -> None:
+        self._send(event, lambda: messages.ticket_assigned_email(self.identity, event))
+
+    @event_handler(SupportDailySummary)
+    def send_support_summary_email(self, event: SupportDailySummary) -> None:
+        self._send(event, lambda: messages.support_summary_email(event))

@@ -3,8 +3,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from string import Template
+
+# Control characters (CR/LF above all) would let a value end a header and start another;
+# names and subjects come from clients (a ticket's subject), so they are flattened, never
+# trusted.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def header_safe(value: str) -> str:
+    return _CONTROL.sub(" ", value).strip()
 
 
 @dataclass(frozen=True)
@@ -13,7 +23,9 @@ class EmailTemplate:
     body: str
 
     def render(self, values: dict[str, str]) -> tuple[str, str]:
-        return Template(self.subject).substitute(values), Template(self.body).substitute(values)
+        """The subject is one line whatever the values hold: the log records what is sent."""
+        subject = header_safe(Template(self.subject).substitute(values))
+        return subject, Template(self.body).substitute(values)
 
 
 SIGNATURE = "\n--\nChristus Veritas Technologies\nPOS terminals, leasing and maintenance\n"
@@ -91,6 +103,54 @@ TEMPLATES: dict[str, EmailTemplate] = {
             "The invitation is valid for 7 days.\n" + SIGNATURE
         ),
     ),
+    # Support: to CVT's support inbox (SUPPORT_TEAM_EMAIL)...
+    "support-ticket-created": EmailTemplate(
+        subject="New ticket [$priority]: $subject",
+        body=(
+            "A new support ticket was opened.\n\nSubject: $subject\nPriority: $priority\n"
+            "Organization: $organization_id\nOpened by: $opened_by\nTicket: $ticket_id\n\n"
+            "$link\n" + SIGNATURE
+        ),
+    ),
+    "support-ticket-reopened": EmailTemplate(
+        subject="Ticket reopened: $subject",
+        body=(
+            "A resolved support ticket was reopened and needs an answer again.\n\n"
+            "Subject: $subject\nOrganization: $organization_id\nStatus: $old_status -> "
+            "$new_status\nTicket: $ticket_id\n\n$link\n" + SIGNATURE
+        ),
+    ),
+    "support-daily-summary": EmailTemplate(
+        subject="Support summary $day: $open open, $breached past their response target",
+        body=(
+            "Support tickets on $day:\n\nOpen: $open\nPast their first-response target: "
+            "$breached\nUnassigned: $unassigned\n\n$oldest\n\n$link\n" + SIGNATURE
+        ),
+    ),
+    # ... to the staff member a ticket is assigned to ...
+    "support-ticket-assigned": EmailTemplate(
+        subject="Ticket assigned to you: $subject",
+        body=(
+            "Hello $name,\n\nA support ticket is assigned to you.\n\nSubject: $subject\n"
+            "Organization: $organization_id\nTicket: $ticket_id\n\n$link\n" + SIGNATURE
+        ),
+    ),
+    # ... and to the client: the ticket's participants, or the organization's address.
+    "support-reply": EmailTemplate(
+        subject="CVT support replied: $subject",
+        body=(
+            'Hello,\n\nCVT support replied to your ticket "$subject":\n\n$message\n\n'
+            "To answer, reply on the ticket:\n\n$link\n" + SIGNATURE
+        ),
+    ),
+    "support-ticket-resolved": EmailTemplate(
+        subject="Your ticket is resolved: $subject",
+        body=(
+            'Hello,\n\nCVT support marked your ticket "$subject" as resolved.\n\n'
+            "If something is still wrong, reply on the ticket: replying reopens it.\n\n"
+            "$link\n" + SIGNATURE
+        ),
+    ),
 }
 
 # What a receipt says about its invoice, chosen by what the payment did
@@ -102,3 +162,7 @@ RECEIPT_PAY_THE_REST = Template("Pay the rest (EcoCash, OneMoney, InnBucks or ca
 RECEIPT_CREDITED = Template(
     "Credit added: $credited, more than was due. It is used on your next invoices."
 )
+
+# What the daily support summary says about the oldest open ticket ($oldest).
+SUMMARY_OLDEST = Template('Oldest open ticket: "$subject" ($ticket_id), opened $opened.')
+SUMMARY_NONE_OPEN = "No ticket is open."

@@ -6,12 +6,12 @@ the document promises: a status the operation lists, its media type, and a body 
 validates against its schema (required fields present, null only where nullable, no field
 it does not name), so a client generated from the document can read it. The successes
 generated input cannot reach (they need a token from an email, the current password, a
-second member, a registered event type, a valid period, an invoice) are walked to with real
-data, each answer checked the same way.
+second member, a registered event type, a valid period, an invoice, a staff user's id) are
+walked to with real data, each answer checked the same way.
 
 Path parameters name real things (the owner's fresh organization, its API key, invitation,
-membership, a leased service, an event type), so cases reach the handlers rather than stop
-at a 403 or 404; staff also get made-up ids, since they may name any organization.
+membership, a leased service, a ticket, an event type), so cases reach the handlers rather
+than stop at a 403 or 404; staff also get made-up ids, since they may name any organization.
 
 Findings are collected rather than raised inside Hypothesis: nothing is shrunk (each case is
 a round trip through the suite), and a failure reads as one line per operation and fault,
@@ -433,6 +433,12 @@ def path_params(operation: APIOperation) -> set[str]:
     return {parameter.name for parameter in operation.path_parameters}
 
 
+# Path parameters that name something of an organization (made for the operation).
+IN_AN_ORGANIZATION = frozenset(
+    {"org_id", "api_key_id", "invitation_id", "member_id", "service_id", "ticket_id"}
+)
+
+
 @dataclass
 class World:
     """What an operation's path parameters name, made afresh for each operation so that
@@ -447,7 +453,7 @@ class World:
         """One set of values per run of the operation: `action` takes each of its words."""
         names = path_params(operation)
         values: dict[str, str] = {}
-        if names & {"org_id", "api_key_id", "invitation_id", "member_id", "service_id"}:
+        if names & IN_AN_ORGANIZATION:
             values = self.organization_with(names)
         if "name" in names:
             values["name"] = self.event_type()
@@ -474,6 +480,11 @@ class World:
             lease = {"type": "POS_TERMINAL", "name": "Till", "monthly_fee": 1500}
             values["service_id"] = post(
                 self.suite, self.staff, f"/v1/admin/organizations/{org_id}/services", lease
+            )["id"]
+        if "ticket_id" in names:
+            ticket = {"subject": "Fuzz", "description": "A ticket to act on"}
+            values["ticket_id"] = post(
+                self.suite, self.owner, f"/v1/organizations/{org_id}/tickets", ticket
             )["id"]
         return values
 
@@ -589,7 +600,8 @@ def restore_billing_settings(suite: Suite, staff: Person, saved: dict[str, Any])
 # What generated input cannot reach
 
 # Their success needs what no generator guesses: a token from an email, the current
-# password, a second member, a registered event type, a valid period, an invoice.
+# password, a second member, a registered event type, a valid period, an invoice, a staff
+# user to assign a ticket to.
 BEYOND_GENERATED_INPUT = frozenset(
     {
         "POST /v1/auth/verify-email",
@@ -605,11 +617,14 @@ BEYOND_GENERATED_INPUT = frozenset(
         "GET /v1/organizations/{org_id}/invoices/{invoice_id}/html",
         "POST /v1/admin/organizations/{org_id}/payments",
         "POST /v1/admin/invoices/{invoice_id}/void",
+        "POST /v1/admin/tickets/{ticket_id}/assign",
     }
 )
 NEW_PASSWORD = "another horse battery staple"
 ORG = "/v1/organizations/{org_id}"
 INVOICE = ORG + "/invoices/{invoice_id}"
+TICKET = ORG + "/tickets/{ticket_id}"
+ANY_TICKET = "/v1/admin/tickets/{ticket_id}"
 
 
 @dataclass
@@ -647,7 +662,8 @@ def test_answers_generated_input_cannot_reach_match_the_document(
     org = {"org_id": walk(person.auth, "POST", "/v1/organizations", body=body)["id"]}
     members_come_and_go(suite, walk, person, org)
     usage_reported_and_read(walk, person, org)
-    invoices_read_paid_and_voided(suite, walk, person, staff, org)
+    invoice = invoices_read_paid_and_voided(suite, walk, person, staff, org)
+    a_ticket_about_the_invoice_answered_and_closed(walk, person, staff, invoice)
     assert_no_findings(fuzzer)
     succeeded = {label for label, status in fuzzer.answers if 200 <= status < 300}
     assert sorted(BEYOND_GENERATED_INPUT - succeeded) == []
@@ -709,9 +725,10 @@ def usage_reported_and_read(walk: Walk, person: Person, org: dict[str, str]) -> 
 
 def invoices_read_paid_and_voided(
     suite: Suite, walk: Walk, person: Person, staff: Person, org: dict[str, str]
-) -> None:
+) -> dict[str, str]:
     """This month billed for a lease to this organization and to another: one invoice is
-    read, as data and as a page, and partly paid; the other is voided."""
+    read, as data and as a page, and partly paid (its path values are returned); the other
+    is voided."""
     other = {"org_id": suite.new_org(person)["id"]}
     month_start = utcnow().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     lease = {
@@ -732,3 +749,26 @@ def invoices_read_paid_and_voided(
     payment = {"invoice_id": invoice["invoice_id"], "amount": 1000, "method": "CASH"}
     walk(staff.auth, "POST", "/v1/admin/organizations/{org_id}/payments", org, body=payment)
     walk(staff.auth, "POST", "/v1/admin/invoices/{invoice_id}/void", voided)
+    return invoice
+
+
+def a_ticket_about_the_invoice_answered_and_closed(
+    walk: Walk, person: Person, staff: Person, invoice: dict[str, str]
+) -> None:
+    """Opened about the invoice, assigned to staff, a note and a reply that waits on the
+    client, the client's answer, then resolved and closed: every ticket shape on the way."""
+    org = {"org_id": invoice["org_id"]}
+    about = {"subject": "Paid twice?", "description": "Please check", "priority": "URGENT"}
+    body = about | {"invoice_id": invoice["invoice_id"]}
+    ticket = {"ticket_id": walk(person.auth, "POST", ORG + "/tickets", org, body=body)["id"]}
+    mine = {**org, **ticket}
+    assignee = {"assigned_to_id": staff.user_id}
+    walk(staff.auth, "POST", ANY_TICKET + "/assign", ticket, body=assignee)
+    note = {"message": "Paynow shows one payment", "internal": True}
+    walk(staff.auth, "POST", ANY_TICKET + "/messages", ticket, body=note)
+    answer = {"message": "Only one payment arrived", "status": "WAITING_ON_CLIENT"}
+    walk(staff.auth, "POST", ANY_TICKET + "/messages", ticket, body=answer)
+    walk(person.auth, "POST", TICKET + "/messages", mine, body={"message": "Thanks"})
+    assert walk(person.auth, "GET", TICKET, mine)["status"] == "IN_PROGRESS"
+    walk(staff.auth, "POST", ANY_TICKET + "/status", ticket, body={"status": "RESOLVED"})
+    walk(person.auth, "POST", TICKET + "/close", mine)

@@ -123,8 +123,8 @@ def test_a_usage_batch_without_a_valid_event_is_refused_in_the_one_error_shape(
     assert [r["status"] for r in mixed.json()["results"]] == ["rejected", "rejected", "accepted"]
 
 
-def list_path(template: str, org_id: str) -> str:
-    return template.replace("{org_id}", org_id)
+def list_path(template: str, org_id: str, ticket_id: str) -> str:
+    return template.replace("{org_id}", org_id).replace("{ticket_id}", ticket_id)
 
 
 def test_every_list_answers_the_one_page_envelope(
@@ -132,13 +132,17 @@ def test_every_list_answers_the_one_page_envelope(
 ) -> None:
     org_id = suite.new_org(owner)["id"]
     with_billing_account(suite, owner, org_id)
+    ticket = {"subject": "Paging", "description": "One page at a time"}
+    ticket_id = created(suite, owner, f"/v1/organizations/{org_id}/tickets", ticket)["id"]
+    created(
+        suite, owner, f"/v1/organizations/{org_id}/tickets/{ticket_id}/messages", {"message": "Hi"}
+    )
     lists = [r.template for r in ROUTES if r.query and issubclass(r.query, PageQuerySchema)]
-    assert len(lists) == 12
+    assert len(lists) == 16
     for template in lists:
         caller = staff if template.startswith("/v1/admin/") else owner
-        response = suite.http(
-            "GET", list_path(template, org_id), params={"limit": 1}, headers=caller.auth
-        )
+        path = list_path(template, org_id, ticket_id)
+        response = suite.http("GET", path, params={"limit": 1}, headers=caller.auth)
         assert response.status_code == 200, (template, response.text)
         page = response.json()
         assert set(page) == PAGE_KEYS, template

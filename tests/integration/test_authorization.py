@@ -115,6 +115,12 @@ def card_payment(suite: Suite, payer: Person, org_id: str, invoice_id: str = "")
     return created_id(suite, payer, path, {"method": "visa"})
 
 
+def ticket(suite: Suite, opener: Person, org_id: str) -> str:
+    """A ticket opened in the organization: its id."""
+    body = {"subject": "The till beeps", "description": "Since this morning."}
+    return created_id(suite, opener, f"/v1/organizations/{org_id}/tickets", body)
+
+
 Request = tuple[str, dict | None]
 OrgRequest = Callable[[Suite, World, Person], Request]
 
@@ -164,6 +170,20 @@ ORG_REQUESTS: dict[str, OrgRequest] = {
         f"/v1/organizations/{w.org_id}/payments", None),
     "GET /v1/organizations/{org_id}/payments/{payment_id}": lambda s, w, o: (
         f"/v1/organizations/{w.org_id}/payments/{card_payment(s, o, w.org_id)}", None),
+    "POST /v1/organizations/{org_id}/tickets": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/tickets",
+        {"subject": "The till beeps", "description": "Since this morning.", "priority": "HIGH"}),
+    "GET /v1/organizations/{org_id}/tickets": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/tickets?q=till", None),
+    "GET /v1/organizations/{org_id}/tickets/{ticket_id}": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/tickets/{ticket(s, o, w.org_id)}", None),
+    "GET /v1/organizations/{org_id}/tickets/{ticket_id}/messages": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/tickets/{ticket(s, o, w.org_id)}/messages", None),
+    "POST /v1/organizations/{org_id}/tickets/{ticket_id}/messages": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/tickets/{ticket(s, o, w.org_id)}/messages",
+        {"message": "Still beeping."}),
+    "POST /v1/organizations/{org_id}/tickets/{ticket_id}/close": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/tickets/{ticket(s, o, w.org_id)}/close", None),
     "GET /v1/organizations/{org_id}/credits": lambda s, w, o: (
         once_billed(s, w.org_id, f"/v1/organizations/{w.org_id}/credits"),
         None),
@@ -196,7 +216,10 @@ def signed_in_request(suite: Suite, endpoint: str, person: Person) -> Request:
         return "/v1/admin/event-types", {"name": f"pos.t{uuid.uuid4().hex[:8]}", "description": "t"}
     if endpoint == "PATCH /v1/admin/event-types/{name}":
         return "/v1/admin/event-types/pos.receipt", {"description": "A receipt"}
-    if endpoint.startswith("POST /v1/admin/") or endpoint.startswith("PATCH /v1/admin/billing"):
+    if (
+        endpoint.startswith(("POST /v1/admin/", "PATCH /v1/admin/billing"))
+        or "{ticket_id}" in endpoint
+    ):
         return staff_request(suite, endpoint, person)
     if endpoint == "POST /v1/usage-events":
         return "/v1/usage-events", {"event_type": "pos.transaction", "idempotency_key": cuid()}
@@ -223,6 +246,8 @@ def staff_request(suite: Suite, endpoint: str, staff: Person) -> Request:
     if endpoint == "POST /v1/admin/organizations/{org_id}/credits":
         billing_account_id(suite, org_id)
         return f"/v1/admin/organizations/{org_id}/credits", {"amount": 100, "reason": "test"}
+    if "{ticket_id}" in endpoint:
+        return ticket_request(suite, endpoint, staff, ticket(suite, staff, org_id))
     invoice_id = finalized_invoice(suite, org_id)
     if endpoint == "POST /v1/admin/invoices/{invoice_id}/void":
         return f"/v1/admin/invoices/{invoice_id}/void", None
@@ -232,6 +257,21 @@ def staff_request(suite: Suite, endpoint: str, staff: Person) -> Request:
         payment = {"invoice_id": invoice_id, "amount": 100, "method": "CASH"}
         return f"/v1/admin/organizations/{org_id}/payments", payment
     return endpoint.split(" ", 1)[1], None
+
+
+TICKET_BODIES: dict[str, dict] = {
+    "PATCH /v1/admin/tickets/{ticket_id}": {"priority": "URGENT"},
+    "POST /v1/admin/tickets/{ticket_id}/messages": {"message": "Looking", "internal": True},
+    "POST /v1/admin/tickets/{ticket_id}/status": {"status": "IN_PROGRESS"},
+}
+
+
+def ticket_request(suite: Suite, endpoint: str, staff: Person, ticket_id: str) -> Request:
+    """Staff's requests on a real ticket (one staff opened in an organization of theirs)."""
+    path = endpoint.split(" ", 1)[1].replace("{ticket_id}", ticket_id)
+    if endpoint == "POST /v1/admin/tickets/{ticket_id}/assign":
+        return path, {"assigned_to_id": staff.user_id}
+    return path, TICKET_BODIES.get(endpoint)
 
 
 def call(suite: Suite, endpoint: str, request: Request, headers: dict[str, str]) -> int:
