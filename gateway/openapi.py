@@ -33,8 +33,8 @@ ERRORS = {
     400: "Malformed JSON body",
     401: "No credentials, or expired, signed-out or revoked ones",
     402: "The organization is suspended for non-payment (API keys)",
-    403: "Not allowed: role, staff only, API-key scope, people-only route, or missing CSRF "
-    "token on a cookie write",
+    403: "Not allowed: role, staff only, API-key scope, people-only route, missing CSRF "
+    "token on a cookie write, or signing in to an account staff disabled",
     404: "Not found, or not yours to see (also a path id that cannot exist)",
     409: "Conflicts with the current state, or this Idempotency-Key is still in progress",
     410: "The payment link has expired",

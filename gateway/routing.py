@@ -52,6 +52,7 @@ class Gateway(Protocol):
     metering: Any
     payments: Any
     support: Any
+    notifications: Any
     auth: RequestAuthenticator
     usage: UsageRecorder
     idempotency: IdempotencyStore

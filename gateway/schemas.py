@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields
+from typing import Any
 
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+
+from gateway.audit_trail import MAX_DEPTH
 from services.billing.schemas import BillingAccountSchema
 from services.identity.schemas import OrganizationSchema
 from shared import paynow
+from shared.audit import AuditQuerySchema
 
 
 class ErrorBodySchema(Schema):
@@ -60,8 +64,9 @@ class OrganizationDetailSchema(OrganizationSchema):
         required=True,
         allow_none=True,
         metadata={
-            "description": "null until billing has opened the account "
-            "(or while billing is not answering)"
+            "description": "null for a caller whose role may not view billing (see "
+            "/billing-account), until billing has opened the account, and while billing "
+            "is not answering"
         },
     )
 
@@ -86,3 +91,27 @@ class PaynowStatusPostSchema(Schema):
     hash = fields.String(
         metadata={"description": "SHA-512 of the values and the integration key, hex"}
     )
+
+
+class TrailQuerySchema(AuditQuerySchema):
+    """The merged trail's filters: every service's (shared.audit), paged no deeper than
+    the merge can page (gateway/audit_trail.py)."""
+
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_DEPTH - 1),
+        metadata={"description": f"offset + limit at most {MAX_DEPTH}: narrow by from/to to "
+                  "reach further back"},
+    )  # fmt: skip
+
+    @validates_schema
+    def _within_depth(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("offset", 0) + data.get("limit", 0) > MAX_DEPTH:
+            raise ValidationError(f"offset + limit at most {MAX_DEPTH}", "offset")
+
+
+class OrganizationTrailQuerySchema(TrailQuerySchema):
+    """An organization's trail: the organization is the one in the path."""
+
+    class Meta(TrailQuerySchema.Meta):
+        exclude = ("organization_id",)

@@ -8,6 +8,7 @@ migrate [SERVICE]  apply migrations (all services by default)
 seed               staff admin user and default settings (idempotent)
 env                every environment variable the suite reads
 dead-letters ...   parked messages: list, show, replay, drop (see `dead-letters -h`)
+audit verify       walk the audit hash chains (`--service S`: one); exit 1 if one is broken
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ops import database, dead_letters, processes
+from ops import audit, database, dead_letters, processes
 from ops.seed import seed
 from ops.table import format_table
 from shared import config, migrations
@@ -108,15 +109,17 @@ def main(argv: list[str]) -> int:
     commands.add_parser("seed").set_defaults(run=cmd_seed)
     commands.add_parser("env").set_defaults(run=cmd_env)
     dead_letters.register(commands)
+    audit.register(commands)
     args = parser.parse_args(argv)
     try:
-        args.run(args)
+        # A command that finds something wrong (a broken audit chain) says so in its status.
+        status = args.run(args)
     except processes.SupervisorError as exc:
         # On stdout, with the command's other output: `make` targets and scripts that keep
         # stdout show it where the user looks; the exit status says it failed.
         print(f"error: {exc}", flush=True)
         return 1
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,10 @@ VIEW_MEMBERS = Permission(
 MANAGE_MEMBERS = Permission("manage members", frozenset({MemberRole.OWNER, MemberRole.ADMIN}))
 MANAGE_API_KEYS = Permission("manage API keys", frozenset({MemberRole.OWNER, MemberRole.ADMIN}))
 
-VIEW_SERVICES = Permission("view services", ALL_ROLES)
+# The seed: MEMBER "can view and use services"; BILLING "can only view/pay invoices".
+VIEW_SERVICES = Permission(
+    "view services", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.MEMBER})
+)
 VIEW_BILLING = Permission(
     "view billing", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.BILLING})
 )
@@ -51,7 +54,12 @@ USE_SUPPORT = Permission("use support", ALL_ROLES)
 PAY_INVOICES = Permission(
     "pay invoices", frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.BILLING})
 )
-VIEW_USAGE = Permission("view usage", ALL_ROLES, frozenset({"usage:read"}))
+VIEW_USAGE = Permission(
+    "view usage",
+    frozenset({MemberRole.OWNER, MemberRole.ADMIN, MemberRole.MEMBER}),
+    frozenset({"usage:read"}),
+)
+VIEW_AUDIT = Permission("view audit trail", frozenset({MemberRole.OWNER, MemberRole.ADMIN}))
 
 API_KEY_SCOPES = frozenset({"pos:read", "pos:write", "usage:read", "usage:write"})
 
@@ -95,6 +103,16 @@ def authorize(organization_id: str, permission: Permission) -> context.CallConte
     that it exists.
     """
     return check_access(require_actor(), organization_id, permission)
+
+
+def allows(ctx: context.CallContext, organization_id: str, permission: Permission) -> bool:
+    """Whether `ctx` may act on `organization_id` with `permission`: for what an answer
+    shows only to some of those who may see it (an organization's billing account)."""
+    try:
+        check_access(ctx, organization_id, permission)
+    except (Forbidden, NotFound):
+        return False
+    return True
 
 
 def organization_not_visible() -> NotFound:

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, MetaData, String, create_engine, func, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    create_engine,
+    func,
+    text,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
@@ -70,7 +80,9 @@ def updated_at_column() -> Mapped[datetime]:
 
 
 class AuditLogColumns:
-    """The seed's AuditLog, plus the request id that ties a row to its request's log lines."""
+    """The seed's AuditLog, plus the request id that ties a row to its request's log lines,
+    the organization it concerns (its trail is theirs to read), and its place in the
+    service's hash chain (`shared.audit`)."""
 
     id: Mapped[str] = id_column()
     actor_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -84,6 +96,10 @@ class AuditLogColumns:
     user_agent: Mapped[str | None] = mapped_column(String(512))
     request_id: Mapped[str | None] = mapped_column(String(64))
     timestamp: Mapped[datetime] = defaults_to_now(index=True)
+    organization_id: Mapped[str | None] = mapped_column(String(CUID_LENGTH), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:

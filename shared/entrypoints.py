@@ -21,7 +21,7 @@ from nameko.events import BROADCAST, SERVICE_POOL, EventHandler
 from nameko.messaging import Consumer
 from nameko.rpc import rpc
 
-from shared import dead_letters
+from shared import audit, dead_letters
 from shared.dependencies import CallContextProvider
 from shared.errors import DomainError
 from shared.events import Event
@@ -143,3 +143,10 @@ class ServiceBase:
     def health(self) -> dict[str, str]:
         self.db.ping()
         return {"service": self.name, "status": "ok"}
+
+    @rpc
+    def audit_trail(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """This service's audit rows (AuditQuerySchema → AuditPageSchema): staff read all,
+        an organization's OWNER/ADMIN (VIEW_AUDIT) that organization's."""
+        with self.db.transaction() as uow:
+            return audit.trail(uow.session, uow.tables.audit_log, self.name, query)

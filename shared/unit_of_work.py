@@ -10,6 +10,9 @@ Leaving the block commits; an exception rolls everything back, so a change witho
 audit row or its event cannot exist. Handlers commit inside the entrypoint, before nameko
 acknowledges the message or sends the RPC reply.
 
+Audit rows join their service's hash chain (`shared.audit`) just before the commit, so
+the chain's lock is held from there to the commit only, not while the transaction works.
+
 A statement the database refuses because of the data in it (a value out of range, too long
 for its column, a NUL character, invalid text) is the caller's fault, not the service's:
 it leaves the block as `ValidationFailed` (422), never as a crash or a retry loop.
@@ -26,10 +29,13 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
+from shared import audit as audit_chain
 from shared import context
+from shared.clock import utcnow
 from shared.db import StandardTables
 from shared.errors import ValidationFailed
 from shared.events import Event
+from shared.ids import cuid
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +82,13 @@ class UnitOfWork:
         self.tables = tables
         self._after_commit = after_commit
         self._emitted: list[str] = []
+        self._audited: list[Any] = []
         self.session: Session
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
         self._emitted = []
+        self._audited = []
         return self
 
     def __exit__(
@@ -91,6 +99,9 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
+                if self._audited:
+                    self.session.flush()
+                    audit_chain.append(self.session, self.tables.audit_log, self._audited)
                 self.session.commit()
             else:
                 self.session.rollback()
@@ -119,16 +130,25 @@ class UnitOfWork:
         entity_type: str,
         entity_id: str,
         metadata: dict[str, Any] | None = None,
+        *,
+        organization_id: str | None = None,
     ) -> None:
+        """Record `action` on the entity, by the current caller, in this transaction.
+        `organization_id` is the organization the change concerns, when the caller's
+        context does not say it (event handlers, timers, staff acting on an organization)."""
         ctx = context.current()
-        self.session.add(
+        self._audited.append(
             self.tables.audit_log(
+                id=cuid(),
+                timestamp=utcnow(),
                 actor_id=ctx.actor_id,
                 actor_type=ctx.actor_type,
+                organization_id=organization_id or ctx.organization_id,
                 action=action,
                 entity_type=entity_type,
                 entity_id=entity_id,
-                metadata_=metadata,
+                # As it will read back from JSONB, so that the row's hash is the same then.
+                metadata_=audit_chain.normalized(metadata),
                 ip_address=ctx.client_ip,
                 user_agent=ctx.user_agent,
                 request_id=ctx.request_id,

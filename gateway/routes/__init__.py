@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from gateway.routes import (
     api_keys,
+    audit,
     auth,
     billing,
+    emails,
     members,
     operations,
     organizations,
@@ -30,6 +32,8 @@ AREAS = (
     billing,
     payments,
     support,
+    audit,
+    emails,
     staff,
 )
 ROUTES: tuple[Route, ...] = tuple(route for area in AREAS for route in area.routes)

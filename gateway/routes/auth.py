@@ -209,3 +209,16 @@ def reset_password(gateway: Gateway, request: Request, body: dict[str, Any]) -> 
 )
 def me(gateway: Gateway, request: Request) -> dict[str, Any]:
     return call(gateway.identity.get_me)
+
+
+@routes.add(
+    "PATCH",
+    "/v1/me",
+    summary="Change your name or image (an https URL; null clears either)",
+    access=SIGNED_IN,
+    request=identity.UserUpdateSchema,
+    response=identity.MeSchema,
+    errors=[404],
+)
+def update_me(gateway: Gateway, request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    return call(gateway.identity.update_me, body)

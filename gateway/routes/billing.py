@@ -1,6 +1,6 @@
-"""Billing: what an organization leases, its account, invoices (as data and as a printable
-page) and credits; and staff's side: leases, billing and overdue runs, voids, credits and
-settings."""
+"""Billing: what an organization leases, its account and its ledger, invoices (as data and
+as a printable page) and credits; and staff's side: ledgers, grace periods, leases and their
+terms, billing and overdue runs, voids, credits and settings."""
 
 from __future__ import annotations
 
@@ -94,6 +94,46 @@ def list_credits(gateway: Gateway, request: Request, org_id: str, query: dict) -
 
 
 @routes.add(
+    "GET",
+    "/v1/organizations/<org_id>/ledger",
+    summary="The billing account line by line, oldest first: invoices, payments, credits, "
+    "over-payments and voids, each with the balance after it",
+    access=members_who_may(VIEW_BILLING),
+    query=billing.LedgerQuerySchema,
+    response=billing.LedgerPageSchema,
+)
+def account_ledger(gateway: Gateway, request: Request, org_id: str, query: dict) -> dict:
+    return call(gateway.billing.account_ledger, org_id, query)
+
+
+@routes.add(
+    "GET",
+    "/v1/admin/organizations/<org_id>/ledger",
+    summary="An organization's billing account line by line, oldest first (a deleted "
+    "organization's too)",
+    access=STAFF,
+    query=billing.LedgerQuerySchema,
+    response=billing.LedgerPageSchema,
+    tags=STAFF_TAGS,
+)
+def any_account_ledger(gateway: Gateway, request: Request, org_id: str, query: dict) -> dict:
+    return call(gateway.billing.account_ledger, org_id, query)
+
+
+@routes.add(
+    "PATCH",
+    "/v1/admin/organizations/<org_id>/billing-account",
+    summary="Change an account's grace period (days past due before suspension)",
+    access=STAFF,
+    request=billing.AccountUpdateSchema,
+    response=billing.BillingAccountSchema,
+    tags=STAFF_TAGS,
+)
+def update_billing_account(gateway: Gateway, request: Request, org_id: str, body: dict) -> dict:
+    return call(gateway.billing.update_account, org_id, body)
+
+
+@routes.add(
     "POST",
     "/v1/admin/organizations/<org_id>/services",
     summary="Lease a service to an organization",
@@ -122,6 +162,21 @@ def change_service(
     gateway: Gateway, request: Request, service_id: str, action: str, body: dict
 ) -> dict[str, Any]:
     return call(gateway.billing.change_service, service_id, action, body)
+
+
+@routes.add(
+    "PATCH",
+    "/v1/admin/services/<service_id>",
+    summary="Change a service's monthly fee or name from next month on (UTC); this month "
+    "is billed at the terms it started with",
+    access=STAFF,
+    request=billing.ServiceTermsSchema,
+    response=billing.ServiceSchema,
+    errors=[409],
+    tags=STAFF_TAGS,
+)
+def update_service(gateway: Gateway, request: Request, service_id: str, body: dict) -> dict:
+    return call(gateway.billing.change_service, service_id, "update", body)
 
 
 @routes.add(

@@ -10,11 +10,14 @@ from gateway.access import SIGNED_IN, members_who_may
 from gateway.routing import Gateway, RouteTable
 from gateway.schemas import OrganizationDetailSchema
 from services.identity import schemas as identity
+from shared import context
 from shared.authorization import (
     DELETE_ORGANIZATION,
     MANAGE_ORGANIZATION,
     TRANSFER_OWNERSHIP,
+    VIEW_BILLING,
     VIEW_ORGANIZATION,
+    allows,
 )
 from shared.errors import NotFound, Unavailable
 from shared.rpc import call
@@ -42,12 +45,16 @@ def create_organization(gateway: Gateway, request: Request, body: dict[str, Any]
 @routes.add(
     "GET",
     "/v1/organizations/<org_id>",
-    summary="An organization and its billing status",
+    summary="An organization, and its billing account for those whose role may view billing",
     access=members_who_may(VIEW_ORGANIZATION),
     response=OrganizationDetailSchema,
 )
 def get_organization(gateway: Gateway, request: Request, org_id: str) -> dict[str, Any]:
     organization = call(gateway.identity.get_organization, org_id)
+    if not allows(context.current(), org_id, VIEW_BILLING):
+        # The balance is billing's to show: a MEMBER is refused /billing-account, and
+        # learns it no more here.
+        return {**organization, "billing_account": None}
     try:
         account = call(gateway.billing.get_billing_account, org_id, timeout=BILLING_STATUS_TIMEOUT)
     except (NotFound, Unavailable):

@@ -22,12 +22,13 @@ from services.billing.events import (
     BillingAccountSuspended,
 )
 from services.billing.models import BillingAccount, BillingAccountStatus
-from services.billing.schemas import BillingAccountSchema
+from services.billing.schemas import AccountUpdateSchema, BillingAccountSchema
 from services.billing.settings import DEFAULTS, GRACE_PERIOD_DAYS
-from shared.authorization import VIEW_ORGANIZATION, authorize
+from shared.authorization import VIEW_BILLING, authorize, require_staff
 from shared.errors import NotFound, ValidationFailed
 from shared.ids import cuid, is_cuid
 from shared.rpc import call
+from shared.schemas import load
 from shared.settings import get_setting
 from shared.unit_of_work import UnitOfWork
 
@@ -55,6 +56,7 @@ def open_billing_account(uow: UnitOfWork, organization_id: str) -> bool:
         "BillingAccount",
         account_id,
         {"organization_id": organization_id},
+        organization_id=organization_id,
     )
     uow.emit(BillingAccountOpened(billing_account_id=account_id, organization_id=organization_id))
     return True
@@ -90,17 +92,20 @@ def account_for(
     ask_identity: OrganizationLookup | None = None,
     *,
     lock: bool = False,
+    open_only: bool = False,
 ) -> BillingAccount:
     """The organization's account, or NotFound naming the organization. Without an account
     here, `ask_identity` (when given) decides: an organization identity knows gets its
-    account now. `lock` takes the account's row lock (balance changes)."""
+    account now. `lock` takes the account's row lock (balance changes). `open_only`: the
+    account of a deleted organization is not found either (nothing new for it; its
+    records are still read)."""
     if not is_cuid(organization_id):
         raise organization_not_found(organization_id)
     account = _account_row(uow, organization_id, lock)
     if account is None and ask_identity is not None and ask_identity(organization_id):
         open_billing_account(uow, organization_id)
         account = _account_row(uow, organization_id, lock)
-    if account is None:
+    if account is None or (open_only and account.closed_at is not None):
         raise organization_not_found(organization_id)
     return account
 
@@ -113,8 +118,35 @@ def _account_row(uow: UnitOfWork, organization_id: str, lock: bool) -> BillingAc
 def get_billing_account(
     uow: UnitOfWork, organization_id: str, ask_identity: OrganizationLookup | None = None
 ) -> dict[str, Any]:
-    authorize(organization_id, VIEW_ORGANIZATION)
-    return BillingAccountSchema().dump(account_for(uow, organization_id, ask_identity))
+    """The account of an organization that exists: a deleted one's is not found, so no
+    payment on account is taken for it (its ledger and invoices stay readable). Its balance
+    is billing information: the seed's MEMBER does not see it."""
+    authorize(organization_id, VIEW_BILLING)
+    account = account_for(uow, organization_id, ask_identity, open_only=True)
+    return BillingAccountSchema().dump(account)
+
+
+def update_account(
+    uow: UnitOfWork,
+    organization_id: str,
+    data: dict[str, Any],
+    ask_identity: OrganizationLookup | None = None,
+) -> dict[str, Any]:
+    """Staff: the account's grace period (the overdue run reads it on its next run)."""
+    require_staff()
+    fields = load(AccountUpdateSchema(), data)
+    account = account_for(uow, organization_id, ask_identity, lock=True, open_only=True)
+    old = {"grace_period_days": account.grace_period_days}
+    account.grace_period_days = fields["grace_period_days"]
+    uow.session.flush()
+    uow.audit(
+        "billing_account.updated",
+        "BillingAccount",
+        account.id,
+        {"old": old, "new": fields},
+        organization_id=organization_id,
+    )
+    return BillingAccountSchema().dump(account)
 
 
 STATUS_EVENTS: dict[BillingAccountStatus, type[AccountStatusChanged]] = {
@@ -132,5 +164,11 @@ def change_status(
     event = STATUS_EVENTS[status](
         billing_account_id=account.id, organization_id=account.organization_id
     )
-    uow.audit(event.event_type, "BillingAccount", account.id, {"from": previous.value, **details})
+    uow.audit(
+        event.event_type,
+        "BillingAccount",
+        account.id,
+        {"from": previous.value, **details},
+        organization_id=account.organization_id,
+    )
     uow.emit(event)

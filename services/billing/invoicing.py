@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, not_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.billing import settings
 from services.billing.accounts import OrganizationLookup, account_for
+from services.billing.catalog import Terms, next_month_start, terms_at
 from services.billing.events import CreditApplied, InvoiceIssued, InvoiceVoided
 from services.billing.models import (
     AppliedPayment,
@@ -36,10 +37,10 @@ from services.billing.models import (
     InvoiceNumberSequence,
     InvoiceStatus,
     Service,
-    ServiceStatus,
 )
 from services.billing.schemas import (
     BillingRunSchema,
+    InvoiceAdminQuerySchema,
     InvoiceDetailSchema,
     InvoiceQuerySchema,
     InvoiceSchema,
@@ -58,6 +59,8 @@ from shared.unit_of_work import Transactions, UnitOfWork
 log = logging.getLogger(__name__)
 
 NOTHING_TO_BILL = {"result": "nothing to bill", "invoice_number": None}
+# What is still owed on.
+PAYABLE = (InvoiceStatus.ISSUED, InvoiceStatus.PARTIAL, InvoiceStatus.OVERDUE)
 ClaimUsage = Callable[[str, str, str], dict[str, int]]
 ReleaseUsage = Callable[[str], int]
 
@@ -71,12 +74,13 @@ class Period:
     def month(cls, text: str) -> Period:
         year, month = (int(part) for part in text.split("-"))
         start = datetime(year, month, 1, tzinfo=UTC)
-        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
-        return cls(start, end)
+        return cls(start, next_month_start(start))
 
     @property
     def days(self) -> int:
-        return (self.end.date() - self.start.date()).days
+        """The days of its calendar month: a final part period (organization deleted) is
+        prorated against the whole month, like any service that stops mid-month."""
+        return (next_month_start(self.start).date() - self.start.date()).days
 
     @property
     def label(self) -> str:
@@ -100,22 +104,31 @@ class Line:
         return self.quantity * self.unit_price
 
 
-def service_lines(services: list[Service], period: Period) -> list[Line]:
+def service_lines(
+    services: list[Service], period: Period, terms: Mapping[str, Terms] | None = None
+) -> list[Line]:
+    """`terms`: each service's terms for the period (default: its latest agreed)."""
     lines = []
     for service in services:
+        fee, name = (
+            (terms[service.id].monthly_fee, terms[service.id].name)
+            if terms is not None and service.id in terms
+            else (service.monthly_fee, service.name)
+        )
         start = max(service.activated_at, period.start)
         stops = [period.end]
         if service.cancelled_at is not None:
             stops.append(service.cancelled_at)
-        if service.status == ServiceStatus.SUSPENDED and service.suspended_at is not None:
+        # Still set on a service cancelled while suspended: its bill stopped then.
+        if service.suspended_at is not None:
             stops.append(service.suspended_at)
         stop = min(stops)
         days = (stop.date() - start.date()).days if stop > start else 0
         if days <= 0:
             continue
-        amount = prorate(service.monthly_fee, days, period.days)
+        amount = prorate(fee, days, period.days)
         suffix = "" if days == period.days else f", {days} of {period.days} days"
-        description = f"{service.name} ({service.type.value.replace('_', ' ').lower()}{suffix})"
+        description = f"{name} ({service.type.value.replace('_', ' ').lower()}{suffix})"
         lines.append(Line(description, 1, amount, service.id))
     return lines
 
@@ -144,8 +157,17 @@ def run_billing(
     with store.transaction() as uow:
         require_staff()
         period = Period.month(load(BillingRunSchema(), data)["period"])
+        # A closed account's months before the one it closed in may still be owed; that
+        # month was its final invoice, and nothing after it is billed.
         accounts = uow.session.execute(
-            select(BillingAccount.id, BillingAccount.organization_id).order_by(BillingAccount.id)
+            select(BillingAccount.id, BillingAccount.organization_id)
+            .where(
+                or_(
+                    BillingAccount.closed_at.is_(None),
+                    BillingAccount.closed_at >= period.end,
+                )
+            )
+            .order_by(BillingAccount.id)
         ).all()
     report = []
     for index, (account_id, organization_id) in enumerate(accounts, start=1):
@@ -203,14 +225,22 @@ def invoice_account(
             return NOTHING_TO_BILL
         if invoice.finalized_at is not None:  # another instance got there first
             return {"result": "already invoiced", "invoice_number": invoice.invoice_number}
-        services = uow.session.scalars(
-            select(Service).where(
-                Service.organization_id == organization_id, Service.activated_at < period.end
-            )
-        ).all()
-        lines = service_lines(list(services), period) + usage_lines(
-            usage, settings.price_table(uow)
-        )
+        # Locked before the services are read: a closing (organization deleted) is either
+        # all seen here or waited for.
+        account = uow.session.get(BillingAccount, account_id, with_for_update=True)
+        period = _within_account_life(period, account.closed_at)
+        if period is not None:
+            invoice.period_end = period.end
+            services = uow.session.scalars(
+                select(Service).where(
+                    Service.organization_id == organization_id, Service.activated_at < period.end
+                )
+            ).all()
+            lines = service_lines(
+                list(services), period, terms_at(uow, services, period.start)
+            ) + usage_lines(usage, settings.price_table(uow))
+        else:
+            lines = []
         if not lines:
             nothing_to_bill = True
         else:
@@ -225,6 +255,35 @@ def invoice_account(
             )
         return NOTHING_TO_BILL
     return {"result": "invoiced", "invoice_number": number}
+
+
+def _within_account_life(period: Period, closed_at: datetime | None) -> Period | None:
+    """The part of `period` the account was open: all of it, up to its closing in the
+    month it closed, None after."""
+    if closed_at is None or period.end <= closed_at:
+        return period
+    if period.start > month_start(closed_at):
+        return None
+    return Period(period.start, max(period.start, closed_at))
+
+
+def month_start(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+
+
+def final_invoice(
+    store: Transactions,
+    account_id: str,
+    organization_id: str,
+    closed_at: datetime,
+    claim_usage: ClaimUsage,
+    release_usage: ReleaseUsage,
+) -> dict[str, Any]:
+    """The invoice of a closed account's last, part month: from the month's first day to
+    the closing, with the usage recorded until then. Idempotent like any period's."""
+    period = Period(month_start(closed_at), closed_at)
+    return invoice_account(store, account_id, organization_id, period, claim_usage, release_usage)
 
 
 def _next_number(uow: UnitOfWork, year: int) -> str:
@@ -289,6 +348,7 @@ def _finalize(uow: UnitOfWork, invoice: Invoice, lines: list[Line]) -> None:
         "Invoice",
         invoice.id,
         {"number": invoice.invoice_number, "total": invoice.total, "credit_applied": credit},
+        organization_id=account.organization_id,
     )
     uow.emit(
         InvoiceIssued(
@@ -328,8 +388,15 @@ def void_invoice(uow: UnitOfWork, invoice_id: str) -> dict[str, Any]:
     account = uow.session.get(BillingAccount, invoice.billing_account_id, with_for_update=True)
     invoice.status = InvoiceStatus.VOID
     invoice.amount_due = 0
+    invoice.voided_at = utcnow()
     account.balance += invoice.total
-    uow.audit("invoice.voided", "Invoice", invoice.id, {"number": invoice.invoice_number})
+    uow.audit(
+        "invoice.voided",
+        "Invoice",
+        invoice.id,
+        {"number": invoice.invoice_number},
+        organization_id=account.organization_id,
+    )
     uow.emit(InvoiceVoided(invoice_id=invoice.id, organization_id=account.organization_id))
     reactivate_if_settled(uow, account)
     return InvoiceSchema().dump(invoice)
@@ -351,6 +418,40 @@ def list_invoices(
         statement = statement.where(Invoice.status == InvoiceStatus(page["status"]))
     statement = statement.order_by(Invoice.period_start.desc(), Invoice.id)
     return paginate(uow.session, statement, page, InvoiceSchema().dump)
+
+
+def list_all_invoices(uow: UnitOfWork, query: dict[str, Any]) -> dict[str, Any]:
+    """Staff: finalized invoices of every organization, newest period first. `overdue`:
+    past the due date with something still due, whether or not the overdue run has
+    marked it yet (true), or the others (false)."""
+    require_staff()
+    page = load(InvoiceAdminQuerySchema(), query)
+    statement = select(Invoice, BillingAccount.organization_id).join(
+        BillingAccount, BillingAccount.id == Invoice.billing_account_id
+    )
+    statement = statement.where(Invoice.finalized_at.is_not(None))
+    if page.get("status"):
+        statement = statement.where(Invoice.status == InvoiceStatus(page["status"]))
+    if page.get("period"):
+        statement = statement.where(Invoice.period_start == Period.month(page["period"]).start)
+    if page.get("organization_id"):
+        statement = statement.where(BillingAccount.organization_id == page["organization_id"])
+    if "overdue" in page:
+        late = and_(Invoice.status.in_(PAYABLE), Invoice.amount_due > 0, Invoice.due_at < utcnow())
+        statement = statement.where(late if page["overdue"] else not_(late))
+    statement = statement.order_by(
+        Invoice.period_start.desc(), Invoice.issued_at.desc(), Invoice.id
+    )
+    schema = InvoiceSchema()  # InvoiceAdminSchema: each with its organization
+    return paginate(
+        uow.session,
+        statement,
+        page,
+        lambda invoice, organization_id: {
+            **schema.dump(invoice),
+            "organization_id": organization_id,
+        },
+    )
 
 
 def get_invoice(

@@ -73,6 +73,9 @@ class BillingAccount(Base):
     )
     grace_period_days: Mapped[int] = mapped_column(default=14, server_default="14")
     balance: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set when the organization is deleted: its final invoice is issued, and the account
+    # is never invoiced, credited or opened again (its records stay).
+    closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = defaults_to_now()
     updated_at: Mapped[datetime] = updated_at_column()
 
@@ -92,6 +95,8 @@ class Service(Base):
     id: Mapped[str] = id_column()
     organization_id: Mapped[str] = mapped_column(String(CUID_LENGTH), index=True)
     type: Mapped[ServiceType] = mapped_column(enum_type(ServiceType), index=True)
+    # The latest agreed terms; those they replaced bill the periods before they take
+    # effect (ServiceTerms).
     name: Mapped[str]
     hardware_serial: Mapped[str | None] = mapped_column(index=True)
     monthly_fee: Mapped[int]
@@ -106,6 +111,22 @@ class Service(Base):
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = defaults_to_now()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class ServiceTerms(Base):
+    """Terms a change replaced: they bill every period that starts before
+    `effective_until` (the first day of the month the change took effect). A second
+    change effective the same day keeps the row: the terms before that day are these."""
+
+    __tablename__ = "service_terms"
+    __table_args__ = (UniqueConstraint("service_id", "effective_until"),)
+
+    id: Mapped[str] = id_column()
+    service_id: Mapped[str] = mapped_column(ForeignKey("services.id"), index=True)
+    name: Mapped[str]
+    monthly_fee: Mapped[int]
+    effective_until: Mapped[datetime]
+    created_at: Mapped[datetime] = defaults_to_now()
 
 
 class Invoice(Base):
@@ -139,6 +160,7 @@ class Invoice(Base):
     issued_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
     payment_token: Mapped[str | None] = mapped_column(unique=True, index=True)
     payment_token_expires_at: Mapped[datetime | None]
     finalized_at: Mapped[datetime | None]
@@ -177,6 +199,9 @@ class Credit(Base):
     amount: Mapped[int]
     reason: Mapped[str]
     issued_by_id: Mapped[str | None] = mapped_column(String(CUID_LENGTH))
+    # The payment whose money this is (on account, or beyond the amount due); None for a
+    # credit staff issued. One credit per payment at most.
+    payment_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = defaults_to_now()
 
 

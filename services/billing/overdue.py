@@ -35,14 +35,21 @@ UNPAID = (InvoiceStatus.ISSUED, InvoiceStatus.PARTIAL)
 def run_overdue(uow: UnitOfWork, data: dict[str, Any]) -> list[dict[str, Any]]:
     require_staff()
     as_of: datetime = load(OverdueRunSchema(), data).get("as_of") or utcnow()
-    late = uow.session.scalars(
-        select(Invoice)
+    late = uow.session.execute(
+        select(Invoice, BillingAccount.organization_id)
+        .join(BillingAccount, BillingAccount.id == Invoice.billing_account_id)
         .where(Invoice.status.in_(UNPAID), Invoice.due_at < as_of, Invoice.amount_due > 0)
-        .with_for_update()
+        .with_for_update(of=Invoice)
     ).all()
-    for invoice in late:
+    for invoice, organization_id in late:
         invoice.status = InvoiceStatus.OVERDUE
-        uow.audit("invoice.overdue", "Invoice", invoice.id, {"as_of": as_of.isoformat()})
+        uow.audit(
+            "invoice.overdue",
+            "Invoice",
+            invoice.id,
+            {"as_of": as_of.isoformat()},
+            organization_id=organization_id,
+        )
     oldest_due = (
         select(Invoice.billing_account_id, func.min(Invoice.due_at).label("due_at"))
         .where(Invoice.status == InvoiceStatus.OVERDUE, Invoice.amount_due > 0)
@@ -52,6 +59,9 @@ def run_overdue(uow: UnitOfWork, data: dict[str, Any]) -> list[dict[str, Any]]:
     rows = uow.session.execute(
         select(BillingAccount, oldest_due.c.due_at)
         .join(oldest_due, oldest_due.c.billing_account_id == BillingAccount.id)
+        # A closed account's final invoice may go overdue; the account has no services
+        # to suspend and no one to warn, so it stays as it is.
+        .where(BillingAccount.closed_at.is_(None))
         .with_for_update(of=BillingAccount)
     ).all()
     report = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from shared.pagination import PageSchema
 from shared.schemas import BoundedDateTime, Month, PageQuerySchema, StrictSchema
@@ -16,6 +18,7 @@ SERVICE_TYPES = ("POS_TERMINAL", "POS_MAINTENANCE", "FUTURE_PRODUCT")
 SERVICE_STATUSES = ("ACTIVE", "SUSPENDED", "CANCELLED")
 INVOICE_STATUSES = ("DRAFT", "ISSUED", "PAID", "PARTIAL", "OVERDUE", "VOID")
 RUN_RESULTS = ("invoiced", "already invoiced", "nothing to bill")
+LEDGER_KINDS = ("invoice", "payment", "over_payment", "on_account", "credit", "void")
 
 
 class BillingAccountSchema(Schema):
@@ -26,8 +29,20 @@ class BillingAccountSchema(Schema):
     balance = fields.Integer(
         required=True, metadata={"description": "US cents; positive = credit, negative = owed"}
     )
+    closed_at = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "When the organization was deleted; null while open"},
+    )
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
+
+
+class AccountUpdateSchema(StrictSchema):
+    grace_period_days = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=365),
+        metadata={"description": "Days past an invoice's due date before suspension"},
+    )  # fmt: skip
 
 
 class ServiceCreateSchema(StrictSchema):
@@ -45,6 +60,36 @@ class ServiceChangeSchema(StrictSchema):
     at = BoundedDateTime(metadata={"description": "When it takes effect; default: now"})
 
 
+class ServiceTermsSchema(StrictSchema):
+    """New terms of a service, effective from the first day of next month (UTC): the
+    current month is still billed at the terms it started with."""
+
+    monthly_fee = fields.Integer(
+        strict=True, validate=validate.Range(min=0, max=MAX_CENTS),
+        metadata={"description": "US cents"},
+    )  # fmt: skip
+    name = fields.String(validate=validate.Length(min=1, max=200))
+
+    @validates_schema
+    def _at_least_one(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("give monthly_fee, name or both", "_schema")
+
+
+class ServiceAdminQuerySchema(PageQuerySchema):
+    status = fields.String(validate=validate.OneOf(SERVICE_STATUSES))
+    serial = fields.String(
+        validate=validate.Length(min=1, max=100), metadata={"description": "Hardware serial"}
+    )
+    organization_id = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class PendingTermsSchema(Schema):
+    monthly_fee = fields.Integer(required=True, metadata={"description": "US cents"})
+    name = fields.String(required=True)
+    effective_from = fields.AwareDateTime(required=True)
+
+
 class ServiceSchema(Schema):
     id = fields.String(required=True)
     organization_id = fields.String(required=True)
@@ -56,6 +101,13 @@ class ServiceSchema(Schema):
     activated_at = fields.AwareDateTime(required=True)
     suspended_at = fields.AwareDateTime(required=True, allow_none=True)
     cancelled_at = fields.AwareDateTime(required=True, allow_none=True)
+    pending_terms = fields.Nested(
+        PendingTermsSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "Terms agreed that take effect later; name and "
+                  "monthly_fee above are those in force now"},
+    )  # fmt: skip
 
 
 class ServicePageSchema(PageSchema):
@@ -105,6 +157,22 @@ class InvoicePageSchema(PageSchema):
     items = fields.List(fields.Nested(InvoiceSchema), required=True)
 
 
+class InvoiceAdminQuerySchema(InvoiceQuerySchema):
+    period = Month(metadata={"description": "The month invoiced"})
+    organization_id = fields.String(validate=validate.Length(min=1, max=64))
+    overdue = fields.Boolean(
+        metadata={"description": "Past its due date with something still due (true), or not"}
+    )
+
+
+class InvoiceAdminSchema(InvoiceSchema):
+    organization_id = fields.String(required=True)
+
+
+class InvoiceAdminPageSchema(PageSchema):
+    items = fields.List(fields.Nested(InvoiceAdminSchema), required=True)
+
+
 class CreditCreateSchema(StrictSchema):
     amount = fields.Integer(
         required=True, strict=True, validate=validate.Range(min=1, max=MAX_CENTS),
@@ -124,6 +192,36 @@ class CreditSchema(Schema):
 
 class CreditPageSchema(PageSchema):
     items = fields.List(fields.Nested(CreditSchema), required=True)
+
+
+class LedgerQuerySchema(PageQuerySchema):
+    pass
+
+
+class LedgerLineSchema(Schema):
+    at = fields.AwareDateTime(required=True)
+    kind = fields.String(required=True, metadata={"enum": list(LEDGER_KINDS)})
+    amount = fields.Integer(
+        required=True,
+        metadata={"description": "US cents: negative what the account was charged, positive "
+                  "what it received"},
+    )  # fmt: skip
+    balance_after = fields.Integer(
+        required=True, metadata={"description": "US cents: the account's balance after it"}
+    )
+    invoice_id = fields.String(required=True, allow_none=True)
+    invoice_number = fields.String(required=True, allow_none=True)
+    payment_id = fields.String(required=True, allow_none=True)
+    credit_id = fields.String(required=True, allow_none=True)
+    description = fields.String(required=True)
+
+
+class LedgerPageSchema(PageSchema):
+    items = fields.List(
+        fields.Nested(LedgerLineSchema),
+        required=True,
+        metadata={"description": "Oldest first"},
+    )
 
 
 class BillingRunSchema(StrictSchema):
@@ -195,7 +293,11 @@ class BillingSettingsUpdateSchema(StrictSchema):
     prices = fields.Dict(
         keys=fields.String(validate=validate.Length(min=1, max=64)),
         values=fields.Nested(PriceChangeSchema),
-        metadata={"description": "Per event type: included quantity and unit price (cents)"},
+        metadata={
+            "description": "The whole price table, replacing the one before (a type left "
+            "out has no price any more); per event type registered in metering: included "
+            "quantity and unit price (cents)"
+        },
     )  # fmt: skip
 
 

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
-from services.billing import accounts, catalog, invoicing, overdue, settings, settlement
+from services.billing import (
+    accounts,
+    catalog,
+    closing,
+    invoicing,
+    ledger,
+    overdue,
+    settings,
+    settlement,
+)
 from services.billing.models import tables
-from services.identity.events import OrganizationCreated
+from services.identity.events import OrganizationCreated, OrganizationDeleted
 from services.payments.events import PaymentPaid
 from shared.clock import utcnow
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
+from shared.rpc import call
 
 log = logging.getLogger(__name__)
 
 SCHEDULE_INTERVAL_SECONDS = 3600
+# Below the gateway's deadline, like identity's (see accounts.IDENTITY_TIMEOUT_SECONDS).
+METERING_TIMEOUT_SECONDS = 5.0
 
 
 class BillingService(ServiceBase):
@@ -35,6 +48,21 @@ class BillingService(ServiceBase):
             "billing account for organization %s %s",
             event.organization_id,
             "opened" if opened else "already open (repeated event)",
+        )
+
+    @event_handler(OrganizationDeleted)
+    def close_account_of_deleted_organization(self, event: OrganizationDeleted) -> None:
+        outcome = closing.close_account(
+            self.db,
+            event.organization_id,
+            datetime.fromisoformat(event.occurred_at),
+            self._claim_usage,
+            self._release_usage,
+        )
+        log.info(
+            "organization %s deleted: account closed, final invoice %s",
+            event.organization_id,
+            outcome,
         )
 
     @event_handler(PaymentPaid)
@@ -71,6 +99,14 @@ class BillingService(ServiceBase):
         with self.call_context.as_system():
             return accounts.organization_in_identity(self.identity, organization_id)
 
+    def _event_types(self) -> set[str]:
+        with self.call_context.as_system():
+            return settings.registered_event_types(
+                lambda query: call(
+                    self.metering.list_event_types, query, timeout=METERING_TIMEOUT_SECONDS
+                )
+            )
+
     @rpc
     def run_overdue(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         with self.db.transaction() as uow:
@@ -85,6 +121,21 @@ class BillingService(ServiceBase):
     def list_invoices(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return invoicing.list_invoices(uow, organization_id, query, self._known_to_identity)
+
+    @rpc
+    def list_all_invoices(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return invoicing.list_all_invoices(uow, query)
+
+    @rpc
+    def account_ledger(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return ledger.account_ledger(uow, organization_id, query, self._known_to_identity)
+
+    @rpc
+    def update_account(self, organization_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return accounts.update_account(uow, organization_id, data, self._known_to_identity)
 
     @rpc
     def get_invoice(self, organization_id: str, invoice_id: str) -> dict[str, Any]:
@@ -137,6 +188,16 @@ class BillingService(ServiceBase):
             return catalog.get_service(uow, organization_id, service_id)
 
     @rpc
+    def get_any_service(self, service_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return catalog.get_any_service(uow, service_id)
+
+    @rpc
+    def list_all_services(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return catalog.list_all_services(uow, query)
+
+    @rpc
     def get_settings(self) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return settings.all_settings(uow)
@@ -144,4 +205,4 @@ class BillingService(ServiceBase):
     @rpc
     def update_settings(self, data: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return settings.update_settings(uow, data)
+            return settings.update_settings(uow, data, self._event_types)

@@ -8,13 +8,15 @@ Usage of a type without a price is recorded on the invoice's usage report but no
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.billing.schemas import BillingSettingsUpdateSchema
 from shared.authorization import require_staff
+from shared.errors import ValidationFailed
 from shared.ids import cuid
 from shared.schemas import load
 from shared.settings import get_setting
@@ -51,18 +53,67 @@ def all_settings(uow: UnitOfWork) -> dict[str, Any]:
     return {**values, "prices": price_table(uow)}
 
 
-def update_settings(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
-    """Staff: change settings and prices."""
+EventTypes = Callable[[], set[str]]
+"""The event types metering has registered (see `registered_event_types`)."""
+
+# list_event_types pages at most this many.
+EVENT_TYPE_PAGE = 200
+
+
+def registered_event_types(list_page: Callable[[dict[str, Any]], dict[str, Any]]) -> set[str]:
+    """Every event type metering knows, active or not (usage of a type switched off may
+    still wait to be billed), from `list_page(query)`: metering's `list_event_types`."""
+    names: set[str] = set()
+    offset = 0
+    while True:
+        page = list_page({"limit": EVENT_TYPE_PAGE, "offset": offset})
+        names |= {item["name"] for item in page["items"]}
+        offset += len(page["items"])
+        if not page["items"] or offset >= page["total"]:
+            return names
+
+
+def update_settings(
+    uow: UnitOfWork, data: dict[str, Any], event_types: EventTypes | None = None
+) -> dict[str, Any]:
+    """Staff: change settings. `prices`, when given, is the whole price table: a type
+    left out loses its price, and every type named must be registered in metering
+    (`event_types` answers that)."""
     require_staff()
     fields = BillingSettingsUpdateSchema().dump(load(BillingSettingsUpdateSchema(), data))
-    prices = fields.pop("prices", {})
+    prices = fields.pop("prices", None)
     model = uow.tables.system_setting
     values = {key: str(value) for key, value in fields.items()}
-    values |= {PRICE_PREFIX + name: json.dumps(price) for name, price in prices.items()}
+    metadata: dict[str, Any] = dict(values)
+    if prices is not None:
+        _refuse_unknown_types(prices, event_types)
+        old = price_table(uow)
+        uow.session.execute(
+            delete(model).where(
+                model.key.startswith(PRICE_PREFIX),
+                model.key.not_in([PRICE_PREFIX + name for name in prices]),
+            )
+        )
+        values |= {PRICE_PREFIX + name: json.dumps(price) for name, price in prices.items()}
+        metadata["prices"] = {"old": old, "new": prices}
     for key, value in values.items():
         statement = insert(model).values(id=cuid(), key=key, value=value)
         uow.session.execute(
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
-    uow.audit("billing.settings_changed", "SystemSetting", "billing", values)
+    uow.audit("billing.settings_changed", "SystemSetting", "billing", metadata)
     return all_settings(uow)
+
+
+def _refuse_unknown_types(prices: dict[str, Any], event_types: EventTypes | None) -> None:
+    if not prices:
+        return
+    if event_types is None:
+        raise TypeError("prices are checked against metering's event types")
+    known = event_types()
+    unknown = sorted(set(prices) - known)
+    if unknown:
+        raise ValidationFailed(
+            "no such event type in metering",
+            {f"prices.{name}": ["not a registered event type"] for name in unknown},
+        )

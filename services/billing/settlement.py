@@ -65,7 +65,9 @@ def settle_payment(uow: UnitOfWork, payment: PaymentPaid) -> str:
             invoice.status = InvoiceStatus.PARTIAL
     credited = payment.amount - applied
     credit_id = (
-        _add_credit(uow, account, credited, _excess_reason(invoice, payment)) if credited else None
+        _add_credit(uow, account, payment, credited, _excess_reason(invoice, payment))
+        if credited
+        else None
     )
     uow.audit(
         "payment.applied",
@@ -79,6 +81,7 @@ def settle_payment(uow: UnitOfWork, payment: PaymentPaid) -> str:
             "credit_id": credit_id,
             "status": invoice.status.value,
         },
+        organization_id=account.organization_id,
     )
     uow.emit(
         PaymentApplied(
@@ -115,12 +118,13 @@ def _settle_on_account(uow: UnitOfWork, payment: PaymentPaid) -> str:
         return "already counted"
     account.balance += payment.amount
     reason = f"Payment on account: {payment.method} {payment.payment_id}"
-    credit_id = _add_credit(uow, account, payment.amount, reason)
+    credit_id = _add_credit(uow, account, payment, payment.amount, reason)
     uow.audit(
         "payment.applied",
         "BillingAccount",
         account.id,
         {"payment_id": payment.payment_id, "amount": payment.amount, "credit_id": credit_id},
+        organization_id=account.organization_id,
     )
     uow.emit(
         PaymentApplied(
@@ -160,17 +164,25 @@ def _excess_reason(invoice: Invoice, payment: PaymentPaid) -> str:
     return f"Over-payment of {invoice.invoice_number or invoice.id}: {paid_with}"
 
 
-def _add_credit(uow: UnitOfWork, account: BillingAccount, amount: int, reason: str) -> str:
+def _add_credit(
+    uow: UnitOfWork, account: BillingAccount, payment: PaymentPaid, amount: int, reason: str
+) -> str:
     """A credit the suite records for money received (the balance is moved by the
     caller, with the payment)."""
-    credit = Credit(billing_account_id=account.id, amount=amount, reason=reason)
+    credit = Credit(
+        billing_account_id=account.id,
+        amount=amount,
+        reason=reason,
+        payment_id=payment.payment_id,
+    )
     uow.session.add(credit)
     uow.session.flush()
     return credit.id
 
 
 def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:
-    if account.status == BillingAccountStatus.ACTIVE:
+    # A closed account (organization deleted) has nothing left to reactivate.
+    if account.status == BillingAccountStatus.ACTIVE or account.closed_at is not None:
         return False
     still_overdue = uow.session.scalar(
         select(func.count()).where(
@@ -210,7 +222,7 @@ def issue_credit(
     """Staff: a correction in the client's favour; used on their next invoices."""
     ctx = require_staff()
     fields = load(CreditCreateSchema(), data)
-    account = account_for(uow, organization_id, ask_identity, lock=True)
+    account = account_for(uow, organization_id, ask_identity, lock=True, open_only=True)
     credit = Credit(
         billing_account_id=account.id,
         amount=fields["amount"],
@@ -221,7 +233,11 @@ def issue_credit(
     account.balance += credit.amount
     uow.session.flush()
     uow.audit(
-        "credit.issued", "Credit", credit.id, {"amount": credit.amount, "reason": credit.reason}
+        "credit.issued",
+        "Credit",
+        credit.id,
+        {"amount": credit.amount, "reason": credit.reason},
+        organization_id=organization_id,
     )
     uow.emit(
         CreditIssued(credit_id=credit.id, organization_id=organization_id, amount=credit.amount)

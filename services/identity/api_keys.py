@@ -50,6 +50,7 @@ def create_api_key(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) 
             "prefix": api_key.key_prefix,
             "scopes": api_key.scopes,
         },
+        organization_id=organization_id,
     )
     return {**ApiKeySchema().dump(api_key), "key": key}
 
@@ -73,7 +74,13 @@ def revoke_api_key(uow: UnitOfWork, organization_id: str, api_key_id: str) -> di
     if not api_key.is_active:
         raise Conflict("already revoked")
     api_key.is_active = False
-    uow.audit("api_key.revoked", "ApiKey", api_key.id, {"organization_id": organization_id})
+    uow.audit(
+        "api_key.revoked",
+        "ApiKey",
+        api_key.id,
+        {"organization_id": organization_id},
+        organization_id=organization_id,
+    )
     announce_revocation(uow, [api_key])
     return ApiKeySchema().dump(api_key)
 

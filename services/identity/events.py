@@ -58,6 +58,25 @@ class UserRegistered(IdentityEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UserDisabled(IdentityEvent):
+    """Staff disable a user: their sessions are already deleted and no new one starts
+    until they are enabled again (their organizations' API keys keep working)."""
+
+    event_type = "user.disabled"
+
+    user_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserEnabled(IdentityEvent):
+    """Staff enable a disabled user again: they may sign in."""
+
+    event_type = "user.enabled"
+
+    user_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SignUpAttempted(IdentityEvent):
     """Someone signs up with an address that has an account (at most once an hour per
     account)."""

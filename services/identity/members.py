@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from services.identity.events import InvitationCreated, MemberAdded, MemberRemoved
 from services.identity.models import Invitation, Organization, OrganizationMember, User
 from services.identity.schemas import (
+    BillingContactsSchema,
     InvitationCreateSchema,
     InvitationSchema,
     MemberSchema,
@@ -42,6 +43,8 @@ from shared.tokens import new_secret, secret_hash
 from shared.unit_of_work import UnitOfWork
 
 INVITATION_LIFETIME = timedelta(days=7)
+# The seed: OWNER has full control, BILLING views and pays invoices; both get billing mail.
+BILLING_MAIL_ROLES = (MemberRole.OWNER, MemberRole.BILLING)
 
 
 def _acting_role(ctx: context.CallContext) -> MemberRole:
@@ -115,6 +118,7 @@ def change_role(
         "OrganizationMember",
         member.id,
         {"organization_id": organization_id, "from": old_role.value, "to": new_role.value},
+        organization_id=organization_id,
     )
     return _dump_member(member, uow.session.get(User, member.user_id))
 
@@ -135,6 +139,7 @@ def remove_member(uow: UnitOfWork, organization_id: str, member_id: str) -> None
         "OrganizationMember",
         member.id,
         {"organization_id": organization_id, "user_id": member.user_id},
+        organization_id=organization_id,
     )
     uow.emit(MemberRemoved(organization_id=organization_id, user_id=member.user_id))
 
@@ -159,6 +164,7 @@ def transfer_ownership(
         "Organization",
         organization_id,
         {"to_member_id": target.id},
+        organization_id=organization_id,
     )
     return _dump_member(target, uow.session.get(User, target.user_id))
 
@@ -189,7 +195,13 @@ def invite(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[
     )
     uow.session.add(invitation)
     uow.session.flush()
-    uow.audit("invitation.created", "Invitation", invitation.id, {"email": email, "role": role})
+    uow.audit(
+        "invitation.created",
+        "Invitation",
+        invitation.id,
+        {"email": email, "role": role},
+        organization_id=organization_id,
+    )
     uow.emit(
         InvitationCreated(
             invitation_id=invitation.id,
@@ -249,7 +261,7 @@ def revoke_invitation(uow: UnitOfWork, organization_id: str, invitation_id: str)
     if not _pending(invitation):
         raise Conflict("the invitation is no longer pending")
     invitation.revoked_at = utcnow()
-    uow.audit("invitation.revoked", "Invitation", invitation.id)
+    uow.audit("invitation.revoked", "Invitation", invitation.id, organization_id=organization_id)
 
 
 def accept_invitation(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
@@ -282,6 +294,8 @@ def accept_invitation(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
         "OrganizationMember",
         member.id,
         {"organization_id": invitation.organization_id, "invitation_id": invitation.id},
+        # Accepting is a signed-in person's act outside any organization's context.
+        organization_id=invitation.organization_id,
     )
     uow.emit(
         MemberAdded(
@@ -289,3 +303,29 @@ def accept_invitation(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
         )
     )
     return _dump_member(member, user)
+
+
+def billing_contacts(uow: UnitOfWork, organization_id: str) -> dict[str, Any]:
+    """Whom billing mail goes to: the organization's address and its OWNER and BILLING
+    members (OWNERs first, then by email). A disabled user is left out: they cannot sign
+    in to act on it. Notifications deduplicates addresses across the two."""
+    require_system()
+    organization = existing_organization(uow, organization_id)
+    rows = uow.session.execute(
+        select(User, OrganizationMember.role)
+        .join(OrganizationMember, OrganizationMember.user_id == User.id)
+        .where(
+            OrganizationMember.organization_id == organization_id,
+            OrganizationMember.role.in_(BILLING_MAIL_ROLES),
+            User.disabled_at.is_(None),
+        )
+        .order_by(OrganizationMember.role, User.email)
+    ).all()
+    return BillingContactsSchema().dump(
+        {
+            "organization": organization,
+            "people": [
+                {"email": user.email, "name": user.name, "role": role.value} for user, role in rows
+            ],
+        }
+    )

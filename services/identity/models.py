@@ -59,6 +59,9 @@ class User(Base):
     image: Mapped[str | None]
     # CVT internal staff; set only by the ops seed/command, never by sign-up.
     is_admin: Mapped[bool] = mapped_column(default=False, server_default="false")
+    # Set by staff: no sign-in, no session, until enabled again. API keys are the
+    # organization's, not the user's, so they keep working.
+    disabled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = defaults_to_now()
     updated_at: Mapped[datetime] = updated_at_column()
 

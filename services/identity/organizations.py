@@ -62,7 +62,13 @@ def create_organization(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]
             organization_id=organization.id, user_id=ctx.actor_id, role=MemberRole.OWNER
         )
     )
-    uow.audit("organization.created", "Organization", organization.id, {"slug": organization.slug})
+    uow.audit(
+        "organization.created",
+        "Organization",
+        organization.id,
+        {"slug": organization.slug},
+        organization_id=organization.id,
+    )
     uow.emit(
         OrganizationCreated(
             organization_id=organization.id,
@@ -88,7 +94,13 @@ def update_organization(
     organization = existing_organization(uow, organization_id)
     for name, value in fields.items():
         setattr(organization, name, value)
-    uow.audit("organization.updated", "Organization", organization.id, {"fields": sorted(fields)})
+    uow.audit(
+        "organization.updated",
+        "Organization",
+        organization.id,
+        {"fields": sorted(fields)},
+        organization_id=organization.id,
+    )
     uow.emit(
         OrganizationUpdated(
             organization_id=organization.id, name=organization.name, email=organization.email
@@ -106,5 +118,11 @@ def delete_organization(uow: UnitOfWork, organization_id: str) -> None:
     ).all()
     announce_revocation(uow, list(keys))
     uow.session.delete(organization)
-    uow.audit("organization.deleted", "Organization", organization_id, {"slug": organization.slug})
+    uow.audit(
+        "organization.deleted",
+        "Organization",
+        organization_id,
+        {"slug": organization.slug},
+        organization_id=organization_id,
+    )
     uow.emit(OrganizationDeleted(organization_id=organization_id))

@@ -15,6 +15,7 @@ ROLES = [role.value for role in MemberRole]
 ROLE = validate.OneOf(ROLES)
 DEVICE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
 SCOPES = sorted(API_KEY_SCOPES)
+MAX_IMAGE_URL = 2048
 
 
 class OrganizationCreateSchema(StrictSchema):
@@ -100,11 +101,28 @@ class UserSchema(Schema):
     id = fields.String(required=True)
     email = fields.String(required=True)
     name = fields.String(required=True, allow_none=True)
+    image = fields.String(required=True, allow_none=True, metadata={"description": "https URL"})
     email_verified = fields.AwareDateTime(
         required=True, allow_none=True, metadata={"description": "When; null until verified"}
     )
     is_admin = fields.Boolean(required=True, metadata={"description": "CVT staff"})
+    disabled_at = fields.AwareDateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "When staff disabled the account; null while it may sign in"},
+    )
     created_at = fields.AwareDateTime(required=True)
+
+
+class UserUpdateSchema(StrictSchema):
+    name = fields.String(allow_none=True, validate=validate.Length(min=1, max=200))
+    image = fields.Url(
+        allow_none=True,
+        schemes={"https"},
+        validate=validate.Length(max=MAX_IMAGE_URL),
+        error_messages={"invalid": "not an https URL"},
+        metadata={"description": f"An https URL of at most {MAX_IMAGE_URL} characters, or null"},
+    )
 
 
 class ContactSchema(Schema):
@@ -121,6 +139,26 @@ class ContactLookupSchema(StrictSchema):
         required=True,
         validate=validate.Length(max=MAX_IDS_PER_CALL),
     )
+
+
+class ContactPersonSchema(Schema):
+    email = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    role = fields.String(required=True, metadata={"enum": ROLES})
+
+
+class ContactOrganizationSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    email = fields.String(required=True)
+
+
+class BillingContactsSchema(Schema):
+    """Who gets an organization's billing mail: its address, and its OWNER and BILLING
+    members."""
+
+    organization = fields.Nested(ContactOrganizationSchema, required=True)
+    people = fields.List(fields.Nested(ContactPersonSchema), required=True)
 
 
 class MeSchema(UserSchema):

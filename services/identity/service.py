@@ -85,6 +85,11 @@ class IdentityService(ServiceBase):
             return users.get_me(uow)
 
     @rpc
+    def update_me(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return users.update_me(uow, data)
+
+    @rpc
     def contact_addresses(self, user_ids: list[str]) -> list[dict[str, Any]]:
         with self.db.transaction() as uow:
             return users.contact_addresses(uow, user_ids)
@@ -161,6 +166,11 @@ class IdentityService(ServiceBase):
         with self.db.transaction() as uow:
             return members.issue_invitation_token(uow, invitation_id)
 
+    @rpc
+    def billing_contacts(self, organization_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return members.billing_contacts(uow, organization_id)
+
     # API keys
 
     @rpc
@@ -204,3 +214,13 @@ class IdentityService(ServiceBase):
     def staff_user(self, user_id: str) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return staff.staff_user(uow, user_id)
+
+    @rpc
+    def disable_user(self, user_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return staff.disable_user(uow, user_id)
+
+    @rpc
+    def enable_user(self, user_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return staff.enable_user(uow, user_id)

@@ -78,6 +78,11 @@ def finish_sign_in(uow: UnitOfWork, attempt: SignInAttempt) -> SignInOutcome:
             None if user else {"email": attempt.email},
         )
         return SignInOutcome(error=Unauthorized("wrong email or password"))
+    if user.disabled_at is not None:
+        # Only after the right password: a guesser learns nothing about the account.
+        throttle.forgive(uow, list(attempt.limits))
+        uow.audit("session.sign_in_refused", "User", user.id, {"reason": "disabled"})
+        return SignInOutcome(error=Forbidden("account disabled", {"email": ["account disabled"]}))
     if user.email_verified is None:
         throttle.forgive(uow, list(attempt.limits))
         return SignInOutcome(
@@ -117,13 +122,16 @@ def authenticate_session(
     uow: UnitOfWork, token: str, organization_id: str | None = None
 ) -> dict[str, Any]:
     """Who holds this session token, and their role in `organization_id` if one is named.
-    Called by the gateway on every request made with a session."""
+    Called by the gateway on every request made with a session (it caches nothing), so a
+    deleted session or a disabled user is refused from the next request on."""
     row = uow.session.execute(
         select(Session, User)
         .join(User, User.id == Session.user_id)
         .where(Session.token_hash == secret_hash(token))
     ).first()
-    if row is None or row.Session.expires_at <= utcnow():
+    # A disabled user's sessions are deleted when staff disable them; this refuses one a
+    # sign-in racing that deletion may have committed just after it.
+    if row is None or row.Session.expires_at <= utcnow() or row.User.disabled_at is not None:
         raise Unauthorized("session expired or signed out")
     session, user = row
     role = None

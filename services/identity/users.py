@@ -34,6 +34,7 @@ from services.identity.schemas import (
     SignUpSchema,
     TokenSchema,
     UserSchema,
+    UserUpdateSchema,
 )
 from shared import context
 from shared.authorization import require_system, require_user
@@ -207,7 +208,9 @@ def request_password_reset(uow: UnitOfWork, data: dict[str, Any]) -> None:
         uow.emit(PasswordResetRequested(user_id=user.id, email=user.email))
 
 
-def _end_sessions(uow: UnitOfWork, user_id: str, keep_session_id: str | None = None) -> int:
+def end_sessions(uow: UnitOfWork, user_id: str, keep_session_id: str | None = None) -> int:
+    """Delete the user's sessions (all but `keep_session_id`): the gateway asks identity
+    about every request's session, so each deleted one stops working at once."""
     statement = delete(Session).where(Session.user_id == user_id)
     if keep_session_id:
         statement = statement.where(Session.id != keep_session_id)
@@ -223,7 +226,7 @@ def reset_password(uow: UnitOfWork, data: dict[str, Any]) -> None:
     account.password = hash_password(fields["password"])
     # Whoever reset it also proved they own the email address.
     user.email_verified = user.email_verified or utcnow()
-    ended = _end_sessions(uow, user.id)
+    ended = end_sessions(uow, user.id)
     uow.audit("user.password_reset", "User", user.id, {"sessions_ended": ended})
 
 
@@ -234,7 +237,7 @@ def change_password(uow: UnitOfWork, data: dict[str, Any]) -> None:
     if account is None or not verify_password(account.password or "", fields["current_password"]):
         raise ValidationFailed("wrong password", {"current_password": ["wrong password"]})
     account.password = hash_password(fields["new_password"])
-    ended = _end_sessions(uow, account.user_id, keep_session_id=ctx.session_id)
+    ended = end_sessions(uow, account.user_id, keep_session_id=ctx.session_id)
     uow.audit("user.password_changed", "User", account.user_id, {"sessions_ended": ended})
 
 
@@ -264,3 +267,18 @@ def get_me(uow: UnitOfWork) -> dict[str, Any]:
         {**OrganizationSchema().dump(org), "role": role.value} for org, role in rows
     ]
     return me
+
+
+def update_me(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
+    """Change your own name and image (null clears either); answers as `get_me`."""
+    ctx = require_user()
+    fields = load(UserUpdateSchema(), data)
+    user = uow.session.get(User, ctx.actor_id)
+    if user is None:
+        raise NotFound("user not found")
+    changed = sorted(name for name, value in fields.items() if getattr(user, name) != value)
+    for name in changed:
+        setattr(user, name, fields[name])
+    if changed:
+        uow.audit("user.updated", "User", user.id, {"fields": changed})
+    return get_me(uow)

@@ -13,19 +13,27 @@ from services.notifications.templates import header_safe
 from shared import config
 
 
+def compose_message(sender: str, to: str, subject: str, text: str, html: str) -> EmailMessage:
+    """multipart/alternative: the plain-text part first, the HTML part (preferred by
+    clients that show HTML) last."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to  # an address that cannot be a header raises ValueError: permanent
+    message["Subject"] = header_safe(subject)
+    message["Message-ID"] = make_msgid(domain="cvt.co.zw")
+    message.set_content(text.replace("\x00", ""))
+    message.add_alternative(html.replace("\x00", ""), subtype="html")
+    return message
+
+
 class SmtpMailer:
     def __init__(self) -> None:
         self.host = config.SMTP_HOST.get()
         self.port = int(config.SMTP_PORT.get())
         self.sender = config.MAIL_FROM.get()
 
-    def send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = to  # an address that cannot be a header raises ValueError: permanent
-        message["Subject"] = header_safe(subject)
-        message["Message-ID"] = make_msgid(domain="cvt.co.zw")
-        message.set_content(body.replace("\x00", ""))
+    def send(self, to: str, subject: str, text: str, html: str) -> None:
+        message = compose_message(self.sender, to, subject, text, html)
         with smtplib.SMTP(self.host, self.port, timeout=15) as smtp:
             if config.flag(config.SMTP_STARTTLS):
                 smtp.starttls()

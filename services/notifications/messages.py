@@ -2,8 +2,13 @@
 
 Tokens for emailed links are asked right before sending (from identity; an invoice's payment
 link from billing), so they exist in plain text only in the email itself: no event and no
-outbox row holds one. `identity`, `billing` and `support` are the services' RPC proxies,
-called as the suite itself (event handlers run as SYSTEM).
+outbox row holds one, and the email log keeps the link with its token withheld
+(`emails.TOKEN_WITHHELD`). `identity`, `billing` and `support` are the services' RPC
+proxies, called as the suite itself (event handlers run as SYSTEM).
+
+Billing mail (invoices, receipts, credits, voids, overdue, suspension, reactivation) goes
+in one email to the organization's address and its OWNER and BILLING members, as identity's
+`billing_contacts` names them, each address once.
 
 Support's emails are built from its events alone, which never hold an internal note (nor
 say one exists): staff hear of new and reopened tickets at SUPPORT_TEAM_EMAIL; a client's
@@ -16,9 +21,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from services.billing.events import (
+    AccountStatusChanged,
     BillingAccountOverdue,
+    BillingAccountReactivated,
     BillingAccountSuspended,
+    CreditIssued,
     InvoiceIssued,
+    InvoiceVoided,
     PaymentApplied,
 )
 from services.identity.events import (
@@ -28,8 +37,7 @@ from services.identity.events import (
     SignUpAttempted,
     UserRegistered,
 )
-from services.notifications import templates
-from services.notifications.emails import Email
+from services.notifications.emails import TOKEN_WITHHELD, Email, LinkToken, unique_addresses
 from services.support.events import (
     SupportDailySummary,
     TicketAssigned,
@@ -70,6 +78,18 @@ def method_name(method: str) -> str:
     return METHOD_NAMES.get(method, method.replace("_", " ").lower())
 
 
+def fresh_token(identity: Any, billing: Any, kind: str, ref: str) -> str | None:
+    """A new token for a link of this `kind` (see `emails.LinkToken`), for a resend; None
+    once none can be issued (verified already, invitation accepted, invoice void, ...)."""
+    if kind == "invitation":
+        issued = identity.issue_invitation_token(ref)
+    elif kind == "payment-link":
+        return billing.payment_token(ref)
+    else:
+        issued = identity.issue_email_token(ref, kind)
+    return issued["token"] if issued is not None else None
+
+
 def verification_email(
     identity: Any, event: UserRegistered | EmailVerificationRequested
 ) -> Email | None:
@@ -78,17 +98,19 @@ def verification_email(
         return None  # already verified
     values = {
         "name": issued["name"] or issued["email"],
-        "link": link("verify-email", issued["token"]),
+        "link": link("verify-email", TOKEN_WITHHELD),
     }
-    return Email("verify-email", issued["email"], values, "User", event.user_id)
+    token = LinkToken("email-verification", event.user_id, issued["token"])
+    return Email("verify-email", (issued["email"],), values, "User", event.user_id, token=token)
 
 
 def password_reset_email(identity: Any, event: PasswordResetRequested) -> Email | None:
     issued = identity.issue_email_token(event.user_id, "password-reset")
     if issued is None:
         return None
-    values = {"link": link("reset-password", issued["token"])}
-    return Email("password-reset", issued["email"], values, "User", event.user_id)
+    values = {"link": link("reset-password", TOKEN_WITHHELD)}
+    token = LinkToken("password-reset", event.user_id, issued["token"])
+    return Email("password-reset", (issued["email"],), values, "User", event.user_id, token=token)
 
 
 def sign_up_attempted_email(identity: Any, event: SignUpAttempted) -> Email | None:
@@ -99,9 +121,12 @@ def sign_up_attempted_email(identity: Any, event: SignUpAttempted) -> Email | No
         return None  # the account is gone
     values = {
         "name": issued["name"] or issued["email"],
-        "link": link("reset-password", issued["token"]),
+        "link": link("reset-password", TOKEN_WITHHELD),
     }
-    return Email("sign-up-attempted", issued["email"], values, "User", event.user_id)
+    token = LinkToken("password-reset", event.user_id, issued["token"])
+    return Email(
+        "sign-up-attempted", (issued["email"],), values, "User", event.user_id, token=token
+    )
 
 
 def invitation_email(identity: Any, event: InvitationCreated) -> Email | None:
@@ -111,89 +136,142 @@ def invitation_email(identity: Any, event: InvitationCreated) -> Email | None:
     values = {
         "organization": event.organization_name,
         "role": event.role,
-        "link": link("accept-invitation", issued["token"]),
+        "link": link("accept-invitation", TOKEN_WITHHELD),
     }
-    return Email("invitation", issued["email"], values, "Invitation", event.invitation_id)
+    return Email(
+        "invitation",
+        (issued["email"],),
+        values,
+        "Invitation",
+        event.invitation_id,
+        organization_id=event.organization_id,
+        token=LinkToken("invitation", event.invitation_id, issued["token"]),
+    )
 
 
-def _to_organization(
+# --- billing ----------------------------------------------------------------------------------
+
+
+def _billing_mail(
     identity: Any,
     organization_id: str,
     template: str,
-    values: dict[str, str],
+    values: dict[str, str | bool | None],
     entity: tuple[str, str],
+    token: LinkToken | None = None,
 ) -> Email | None:
-    """An email to the organization's contact address (asked from identity); none once
-    the organization is deleted: there is nobody left to tell."""
+    """One email to the organization's address and its OWNER and BILLING members (asked
+    from identity), each address once; none once the organization is deleted: there is
+    nobody left to tell."""
     try:
-        organization = identity.get_organization(organization_id)
+        contacts = identity.billing_contacts(organization_id)
     except NotFound:
         return None
+    organization = contacts["organization"]
+    recipients = unique_addresses(
+        [organization["email"], *(person["email"] for person in contacts["people"])]
+    )
+    if not recipients:
+        return None
     values = {"organization": organization["name"], **values}
-    return Email(template, organization["email"], values, *entity)
+    return Email(
+        template, recipients, values, *entity, organization_id=organization_id, token=token
+    )
+
+
+def _payment_link(billing: Any, invoice_id: str) -> tuple[str, LinkToken] | None:
+    """The pay page's link (token withheld) and its token; None once the invoice is void."""
+    token = billing.payment_token(invoice_id)
+    if token is None:
+        return None
+    return pay_link(TOKEN_WITHHELD), LinkToken("payment-link", invoice_id, token)
 
 
 def invoice_email(identity: Any, billing: Any, event: InvoiceIssued) -> Email | None:
-    token = billing.payment_token(event.invoice_id)
-    if token is None:
+    payment_link = _payment_link(billing, event.invoice_id)
+    if payment_link is None:
         return None  # voided meanwhile
+    url, token = payment_link
     values = {
         "number": event.invoice_number,
         "total": format_cents(event.total),
         "amount_due": format_cents(event.amount_due),
         "due": event.due_at[:10],
-        "link": pay_link(token),
+        "link": url,
     }
     entity = ("Invoice", event.invoice_id)
-    return _to_organization(identity, event.organization_id, "invoice-issued", values, entity)
+    return _billing_mail(identity, event.organization_id, "invoice-issued", values, entity, token)
 
 
 def receipt_email(identity: Any, billing: Any, event: PaymentApplied) -> Email | None:
     """A receipt for every payment counted, partial ones too: what was paid, what remains
     and, while something does, the link to pay the rest."""
-    values = {
+    values: dict[str, str | bool | None] = {
         "amount": format_cents(event.amount),
         "method": method_name(event.method),
-        "credited": format_cents(event.credited),
+        "credited": format_cents(event.credited) if event.credited > 0 else None,
     }
     entity = ("Payment", event.payment_id)
     if event.invoice_id is None:
-        return _to_organization(
+        values["credited"] = format_cents(event.credited)
+        return _billing_mail(
             identity, event.organization_id, "payment-on-account-receipt", values, entity
         )
-    values["number"] = event.invoice_number or event.invoice_id
-    values["outcome"] = _receipt_outcome(billing, event, values["number"])
-    return _to_organization(identity, event.organization_id, "payment-receipt", values, entity)
+    void = event.invoice_status == "VOID"
+    remaining = not void and event.amount_due > 0
+    payment_link = _payment_link(billing, event.invoice_id) if remaining else None
+    values |= {
+        "number": event.invoice_number or event.invoice_id,
+        "void": void,
+        "paid_in_full": not void and not remaining,
+        "amount_due": format_cents(event.amount_due) if remaining else None,
+        "link": payment_link[0] if payment_link else None,
+    }
+    token = payment_link[1] if payment_link else None
+    return _billing_mail(identity, event.organization_id, "payment-receipt", values, entity, token)
 
 
-def _receipt_outcome(billing: Any, event: PaymentApplied, number: str) -> str:
-    parts = []
-    if event.invoice_status == "VOID":
-        parts.append(templates.RECEIPT_VOID.substitute(number=number))
-    elif event.amount_due <= 0:
-        parts.append(templates.RECEIPT_PAID_IN_FULL.substitute(number=number))
-    else:
-        due = format_cents(event.amount_due)
-        parts.append(templates.RECEIPT_REMAINING.substitute(amount_due=due, number=number))
-        token = billing.payment_token(event.invoice_id)
-        if token is not None:
-            parts.append(templates.RECEIPT_PAY_THE_REST.substitute(link=pay_link(token)))
-    if event.credited > 0:
-        credited = format_cents(event.credited)
-        parts.append(templates.RECEIPT_CREDITED.substitute(credited=credited))
-    return "\n\n".join(parts)
+def _invoices_link() -> str:
+    return link("invoices")
+
+
+def credit_email(identity: Any, event: CreditIssued) -> Email | None:
+    values = {"amount": format_cents(event.amount), "link": _invoices_link()}
+    entity = ("Credit", event.credit_id)
+    return _billing_mail(identity, event.organization_id, "credit-issued", values, entity)
+
+
+def voided_invoice_email(identity: Any, billing: Any, event: InvoiceVoided) -> Email | None:
+    """The event names the invoice only: its number and total are asked from billing."""
+    try:
+        invoice = billing.get_invoice(event.organization_id, event.invoice_id)
+    except NotFound:
+        return None  # the account is gone with its organization
+    values = {
+        "number": invoice["invoice_number"] or event.invoice_id,
+        "total": format_cents(invoice["total"]),
+        "link": _invoices_link(),
+    }
+    entity = ("Invoice", event.invoice_id)
+    return _billing_mail(identity, event.organization_id, "invoice-voided", values, entity)
+
+
+def _account_notice(identity: Any, event: AccountStatusChanged, template: str) -> Email | None:
+    entity = ("BillingAccount", event.billing_account_id)
+    values = {"link": _invoices_link()}
+    return _billing_mail(identity, event.organization_id, template, values, entity)
 
 
 def overdue_warning(identity: Any, event: BillingAccountOverdue) -> Email | None:
-    entity = ("BillingAccount", event.billing_account_id)
-    values = {"link": link("invoices")}
-    return _to_organization(identity, event.organization_id, "account-overdue", values, entity)
+    return _account_notice(identity, event, "account-overdue")
 
 
 def suspension_notice(identity: Any, event: BillingAccountSuspended) -> Email | None:
-    entity = ("BillingAccount", event.billing_account_id)
-    values = {"link": link("invoices")}
-    return _to_organization(identity, event.organization_id, "account-suspended", values, entity)
+    return _account_notice(identity, event, "account-suspended")
+
+
+def reactivation_notice(identity: Any, event: BillingAccountReactivated) -> Email | None:
+    return _account_notice(identity, event, "account-reactivated")
 
 
 # --- support ----------------------------------------------------------------------------------
@@ -204,31 +282,42 @@ def _ticket_link(ticket_id: str, *, staff: bool) -> str:
     return link(f"{path}/{quote(ticket_id, safe='')}")
 
 
-def _to_support_team(template: str, values: dict[str, str], entity: tuple[str, str]) -> Email:
-    return Email(template, config.SUPPORT_TEAM_EMAIL.get(), values, *entity)
+def _to_support_team(
+    template: str,
+    values: dict[str, str | bool | None],
+    entity: tuple[str, str],
+    organization_id: str | None = None,
+) -> Email:
+    to = (config.SUPPORT_TEAM_EMAIL.get(),)
+    return Email(template, to, values, *entity, organization_id=organization_id)
 
 
 def _to_participants(
-    identity: Any, support: Any, ticket_id: str, template: str, values: dict[str, str]
-) -> Email | None:
+    identity: Any, support: Any, event: TicketReplied | TicketStatusChanged, template: str,
+    values: dict[str, str | bool | None],
+) -> Email | None:  # fmt: skip
     """An email to the client people on the ticket (whoever opened it and members who
     replied), in one message; when there are none (a ticket the system opened), to the
-    organization's address as other account mail."""
-    entity = ("SupportTicket", ticket_id)
+    organization's address as other account mail; none once the ticket or the
+    organization is gone."""
+    entity = ("SupportTicket", event.ticket_id)
     try:
-        recipients = support.ticket_recipients(ticket_id)
+        recipients = support.ticket_recipients(event.ticket_id)
     except NotFound:
         return None
     user_ids = recipients["user_ids"]
-    contacts = [  # identity answers for at most MAX_IDS_PER_CALL users a call
-        contact
+    addresses = unique_addresses(  # identity answers for at most MAX_IDS_PER_CALL users a call
+        contact["email"]
         for start in range(0, len(user_ids), MAX_IDS_PER_CALL)
         for contact in identity.contact_addresses(user_ids[start : start + MAX_IDS_PER_CALL])
-    ]
-    if not contacts:
-        return _to_organization(identity, recipients["organization_id"], template, values, entity)
-    to = ", ".join(contact["email"] for contact in contacts)
-    return Email(template, to, values, *entity)
+    )
+    organization_id = recipients["organization_id"]
+    if not addresses:
+        try:
+            addresses = (identity.get_organization(organization_id)["email"],)
+        except NotFound:
+            return None
+    return Email(template, addresses, values, *entity, organization_id=organization_id)
 
 
 def _contact_line(contact: dict[str, Any]) -> str:
@@ -252,7 +341,8 @@ def ticket_created_email(identity: Any, event: TicketCreated) -> Email:
         "ticket_id": event.ticket_id,
         "link": _ticket_link(event.ticket_id, staff=True),
     }
-    return _to_support_team("support-ticket-created", values, ("SupportTicket", event.ticket_id))
+    entity = ("SupportTicket", event.ticket_id)
+    return _to_support_team("support-ticket-created", values, entity, event.organization_id)
 
 
 def ticket_reply_email(identity: Any, support: Any, event: TicketReplied) -> Email | None:
@@ -264,7 +354,7 @@ def ticket_reply_email(identity: Any, support: Any, event: TicketReplied) -> Ema
         "message": event.message,
         "link": _ticket_link(event.ticket_id, staff=False),
     }
-    return _to_participants(identity, support, event.ticket_id, "support-reply", values)
+    return _to_participants(identity, support, event, "support-reply", values)
 
 
 def ticket_status_email(identity: Any, support: Any, event: TicketStatusChanged) -> Email | None:
@@ -279,12 +369,10 @@ def ticket_status_email(identity: Any, support: Any, event: TicketStatusChanged)
             "link": _ticket_link(event.ticket_id, staff=True),
         }
         entity = ("SupportTicket", event.ticket_id)
-        return _to_support_team("support-ticket-reopened", values, entity)
+        return _to_support_team("support-ticket-reopened", values, entity, event.organization_id)
     if event.new_status == "RESOLVED":
         values = {"subject": event.subject, "link": _ticket_link(event.ticket_id, staff=False)}
-        return _to_participants(
-            identity, support, event.ticket_id, "support-ticket-resolved", values
-        )
+        return _to_participants(identity, support, event, "support-ticket-resolved", values)
     return None
 
 
@@ -301,24 +389,28 @@ def ticket_assigned_email(identity: Any, event: TicketAssigned) -> Email | None:
         "link": _ticket_link(event.ticket_id, staff=True),
     }
     entity = ("SupportTicket", event.ticket_id)
-    return Email("support-ticket-assigned", assignee["email"], values, *entity)
+    return Email(
+        "support-ticket-assigned",
+        (assignee["email"],),
+        values,
+        *entity,
+        organization_id=event.organization_id,
+    )
 
 
 def support_summary_email(event: SupportDailySummary) -> Email:
-    if event.oldest_ticket_id is None:
-        oldest = templates.SUMMARY_NONE_OPEN
-    else:
-        oldest = templates.SUMMARY_OLDEST.substitute(
-            subject=event.oldest_subject or "",
-            ticket_id=event.oldest_ticket_id,
-            opened=(event.oldest_created_at or "")[:10] or "at an unknown time",
-        )
-    values = {
+    oldest = event.oldest_ticket_id is not None
+    values: dict[str, str | bool | None] = {
         "day": event.day,
         "open": str(event.open),
         "breached": str(event.breached),
         "unassigned": str(event.unassigned),
-        "oldest": oldest,
+        "oldest_subject": (event.oldest_subject or "") if oldest else None,
+        "oldest_ticket_id": event.oldest_ticket_id,
+        "oldest_opened": ((event.oldest_created_at or "")[:10] or "at an unknown time")
+        if oldest
+        else None,
+        "none_open": not oldest,
         "link": link("admin/tickets"),
     }
     return _to_support_team("support-daily-summary", values, ("SupportSummary", event.day))

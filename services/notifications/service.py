@@ -1,16 +1,21 @@
-"""Notifications' entrypoints: one handler per event someone must hear about by email.
-What each email says is in `messages`; sending it once per event is in `emails`."""
+"""Notifications' entrypoints: one handler per event someone must hear about by email, and
+staff's email log. What each email says is in `messages`; sending it once per event is in
+`emails`; reading the log and resending, in `email_log`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from nameko.rpc import RpcProxy
+from nameko.rpc import RpcProxy, rpc
 
 from services.billing.events import (
     BillingAccountOverdue,
+    BillingAccountReactivated,
     BillingAccountSuspended,
+    CreditIssued,
     InvoiceIssued,
+    InvoiceVoided,
     PaymentApplied,
 )
 from services.identity.events import (
@@ -20,7 +25,7 @@ from services.identity.events import (
     SignUpAttempted,
     UserRegistered,
 )
-from services.notifications import messages
+from services.notifications import email_log, messages
 from services.notifications.emails import Email, send_once
 from services.notifications.mailer import Mailer
 from services.notifications.models import tables
@@ -46,6 +51,29 @@ class NotificationsService(ServiceBase):
 
     def _send(self, event: Event, compose: Callable[[], Email | None]) -> None:
         send_once(self.db, self.mailer.send, event.event_id, compose)
+
+    # --- staff: the email log ---------------------------------------------------------------
+
+    @rpc
+    def list_emails(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return email_log.list_emails(uow, query)
+
+    @rpc
+    def get_email(self, email_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return email_log.get_email(uow, email_id)
+
+    @rpc
+    def resend_email(self, email_id: str) -> dict[str, Any]:
+        return email_log.resend_email(self.db, self.mailer.send, email_id, self._fresh_token)
+
+    def _fresh_token(self, kind: str, ref: str) -> str | None:
+        # Tokens are issued to the suite only: the staff member has been checked already.
+        with self.call_context.as_system():
+            return messages.fresh_token(self.identity, self.billing, kind, ref)
+
+    # --- events -----------------------------------------------------------------------------
 
     @event_handler(EmailVerificationRequested)
     def resend_verification_email(self, event: EmailVerificationRequested) -> None:
@@ -82,6 +110,18 @@ class NotificationsService(ServiceBase):
     @event_handler(BillingAccountSuspended)
     def send_suspension_notice(self, event: BillingAccountSuspended) -> None:
         self._send(event, lambda: messages.suspension_notice(self.identity, event))
+
+    @event_handler(BillingAccountReactivated)
+    def send_reactivation_notice(self, event: BillingAccountReactivated) -> None:
+        self._send(event, lambda: messages.reactivation_notice(self.identity, event))
+
+    @event_handler(CreditIssued)
+    def send_credit_email(self, event: CreditIssued) -> None:
+        self._send(event, lambda: messages.credit_email(self.identity, event))
+
+    @event_handler(InvoiceVoided)
+    def send_voided_invoice_email(self, event: InvoiceVoided) -> None:
+        self._send(event, lambda: messages.voided_invoice_email(self.identity, self.billing, event))
 
     @event_handler(TicketCreated)
     def send_new_ticket_email(self, event: TicketCreated) -> None:

@@ -153,6 +153,7 @@ def _checkout(
             "Payment",
             payment.id,
             {"amount": amount, "method": method.value, "invoice_id": payable.invoice_id},
+            organization_id=payment.organization_id,
         )
     try:
         initiated = _initiate(client, payment, payable, fields.get("email"))
@@ -167,7 +168,13 @@ def _checkout(
         # settle it) until expiry cancels it.
         log.warning("payment %s: Paynow initiation unanswered: %s", payment.id, exc)
         with store.transaction() as uow:
-            uow.audit("paynow.initiation_unanswered", "Payment", payment.id, {"error": str(exc)})
+            uow.audit(
+                "paynow.initiation_unanswered",
+                "Payment",
+                payment.id,
+                {"error": str(exc)},
+                organization_id=payment.organization_id,
+            )
         raise Unavailable(
             "Paynow did not answer; try again in a few minutes", retry_after=RETRY_AFTER_SECONDS
         ) from exc
@@ -217,6 +224,7 @@ def _store_initiation(uow: UnitOfWork, payment: Payment, initiated: Initiated) -
         "Payment",
         payment.id,
         {"paynow_reference": initiated.paynow_reference},
+        organization_id=payment.organization_id,
     )
 
 

@@ -98,6 +98,7 @@ def record_manual_payment(
             "Payment",
             payment.id,
             {"amount": payment.amount, "invoice_id": invoice_id, "method": payment.method.value},
+            organization_id=organization_id,
         )
         uow.emit(
             PaymentPaid(
@@ -148,5 +149,6 @@ def record_applied_credit(uow: UnitOfWork, event: CreditApplied) -> bool:
         "Payment",
         recorded,
         {"amount": event.amount, "invoice_id": event.invoice_id},
+        organization_id=event.organization_id,
     )
     return True

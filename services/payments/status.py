@@ -142,6 +142,7 @@ def mark_paid(uow: UnitOfWork, payment: Payment, source: str) -> None:
         "Payment",
         payment.id,
         {"from": previous.value, "source": source, "amount": payment.amount},
+        organization_id=payment.organization_id,
     )
     if previous != PaymentStatus.PENDING:
         # Money Paynow confirms is never dropped, even on an attempt we had given up on.
@@ -164,6 +165,7 @@ def mark_ended(
         "Payment",
         payment.id,
         {"reason": reason, "source": source},
+        organization_id=payment.organization_id,
     )
     uow.emit(PaymentFailed(**_event_fields(payment), status=status.value, reason=reason))
 
@@ -176,6 +178,7 @@ def _record_paynow_status(uow: UnitOfWork, payment: Payment, paynow_status: str)
         "Payment",
         payment.id,
         {"from": payment.external_status, "to": paynow_status},
+        organization_id=payment.organization_id,
     )
     payment.external_status, payment.paynow_status_changed_at = paynow_status, utcnow()
     return True
@@ -206,7 +209,13 @@ def apply_report(
         log.warning("payment %s: %s (%s)", payment.id, message, report.status)
         if payment.error_message != message:
             payment.error_message = message
-            uow.audit("payment.amount_mismatch", "Payment", payment.id, {"status": report.status})
+            uow.audit(
+                "payment.amount_mismatch",
+                "Payment",
+                payment.id,
+                {"status": report.status},
+                organization_id=payment.organization_id,
+            )
         return
     if payment.poll_url is None:  # Paynow started it, but its initiation reply was lost
         payment.poll_url = poll_url

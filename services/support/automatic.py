@@ -123,6 +123,7 @@ def open_or_add(
                 "SupportTicket",
                 ticket.id,
                 {"message_id": note_id, "by_staff": True, "event_id": event_id},
+                organization_id=ticket.organization_id,
             )
             return outcome
     except _Repeated:

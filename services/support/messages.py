@@ -92,6 +92,7 @@ def _post(
         "SupportTicket",
         ticket.id,
         {"message_id": message.id, "by_staff": by_staff},
+        organization_id=ticket.organization_id,
     )
     if not internal:
         if by_staff and ticket.first_responded_at is None:

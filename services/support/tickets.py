@@ -181,6 +181,7 @@ def create(
         ticket.id,
         {"organization_id": organization_id, "priority": priority.value, "source": source.value}
         | about,
+        organization_id=organization_id,
     )
     uow.emit(
         TicketCreated(
@@ -224,6 +225,7 @@ def move(uow: UnitOfWork, ticket: SupportTicket, new: SupportTicketStatus) -> No
         "SupportTicket",
         ticket.id,
         {"old_status": old.value, "new_status": new.value, "reopened": reopened},
+        organization_id=ticket.organization_id,
     )
     uow.emit(
         TicketStatusChanged(
@@ -275,6 +277,7 @@ def update_ticket(
                 "new_priority": priority.value,
                 "first_response_due_at": ticket.first_response_due_at.isoformat(),
             },
+            organization_id=ticket.organization_id,
         )
     return dump(ticket)
 
@@ -304,6 +307,7 @@ def assign_ticket(
                 "SupportTicket",
                 ticket.id,
                 {"assigned_to_id": assignee, "previous_assigned_to_id": previous},
+                organization_id=ticket.organization_id,
             )
             if assignee is not None:
                 uow.emit(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -31,6 +32,17 @@ ALLOWED_ORIGIN = "https://app.cvt.test"
 MAX_BODY_BYTES = 64 * 1024
 PASSWORD = "correct horse battery staple"
 STAFF_EMAIL = "staff@cvt.test"
+
+
+# A billing run covers every organization the tests made so far.
+BILLING_RUN_SECONDS = 300
+
+
+def text_of(message: EmailMessage) -> str:
+    """Every text part of an email (plain and HTML), for asserting what it says or hides."""
+    return "\n".join(
+        part.get_content() for part in message.walk() if part.get_content_maintype() == "text"
+    )
 
 
 @dataclass
@@ -52,8 +64,20 @@ class Suite:
     env: RunEnvironment
     _seen_mail: set[str] = field(default_factory=set)
 
-    def http(self, method: str, path: str, **kwargs: object) -> requests.Response:
-        return requests.request(method, self.url + path, timeout=15, **kwargs)
+    def http(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 15)
+        return requests.request(method, self.url + path, **kwargs)
+
+    def run_billing(self, staff: Person, period: str) -> requests.Response:
+        """A staff billing run: it invoices every organization of the suite, so it may take
+        longer than other requests (the gateway waits up to ten minutes)."""
+        return self.http(
+            "POST",
+            "/v1/admin/billing-runs",
+            json={"period": period},
+            headers=staff.auth,
+            timeout=BILLING_RUN_SECONDS,
+        )
 
     def rpc(self) -> ClusterRpcProxy:
         """RPC straight to the services, without the gateway, as the suite itself: the
@@ -103,7 +127,7 @@ class Suite:
 
     def link_token(self, address: str, subject_part: str, timeout: float = 30) -> str:
         """The token of the link in such an email (`?token=…`, or a pay link `/pay/…`)."""
-        body = self.mail(address, subject_part, timeout).get_content()
+        body = text_of(self.mail(address, subject_part, timeout))
         return re.search(r"(?:token=|/pay/)([A-Za-z0-9_\-]+)", body).group(1)
 
     def sign_in(self, address: str, password: str = PASSWORD) -> Person:

@@ -14,7 +14,7 @@ import requests
 from shared.clock import utcnow
 from shared.money import format_cents
 from shared.waiting import wait_until
-from tests.integration.conftest import Person, Suite
+from tests.integration.conftest import Person, Suite, text_of
 
 # Paynow's test-mode numbers (the simulator plays them; delays are scaled to a twentieth).
 PAID_SOON = "0771111111"  # paid after 5 s (0.25 s here)
@@ -94,13 +94,7 @@ def billed_organizations(
             },
         )
         assert leased.status_code == 201, leased.text
-    # One run invoices every organization of the suite: longer than suite.http waits.
-    run = requests.post(
-        f"{suite.url}/v1/admin/billing-runs",
-        json={"period": PERIOD},
-        headers=staff.auth,
-        timeout=300,
-    )
+    run = suite.run_billing(staff, PERIOD)
     assert run.status_code == 200, run.text
     billed = []
     for org_id, address in orgs:
@@ -240,7 +234,7 @@ def staff_payments(suite: Suite, staff: Person, **filters: str) -> list[dict[str
 
 def receipts(suite: Suite, address: str) -> list[str]:
     """The bodies of the receipts sent to `address` (in no particular order)."""
-    return [m.get_content() for m in suite.mails_to(address) if "receipt" in m["Subject"].lower()]
+    return [text_of(m) for m in suite.mails_to(address) if "receipt" in m["Subject"].lower()]
 
 
 def wait_for_receipts(suite: Suite, address: str, count: int) -> list[str]:

@@ -13,7 +13,7 @@ import requests
 
 from shared import config
 from shared.waiting import wait_until
-from tests.integration.conftest import Person, Suite
+from tests.integration.conftest import Person, Suite, text_of
 
 # From a ticket's change to its email: support and notifications each handle one event,
 # and notifications asks support and identity whom to write to.
@@ -138,7 +138,7 @@ def summary(suite: Suite, staff: Person) -> dict[str, Any]:
 
 def mail_text(message: EmailMessage) -> str:
     """Subject and body of an email (the mailer sends plain text)."""
-    return f"{message['Subject']}\n{message.get_content()}"
+    return f"{message['Subject']}\n{text_of(message)}"
 
 
 def mails_holding(suite: Suite, address: str, *needles: str) -> list[EmailMessage]:

@@ -10,8 +10,9 @@ second member, a registered event type, a valid period, an invoice, a staff user
 walked to with real data, each answer checked the same way.
 
 Path parameters name real things (the owner's fresh organization, its API key, invitation,
-membership, a leased service, a ticket, an event type), so cases reach the handlers rather
-than stop at a 403 or 404; staff also get made-up ids, since they may name any organization.
+membership, a leased service, a ticket, an event type, a sent email, a throwaway user), so
+cases reach the handlers rather than stop at a 403 or 404; staff also get made-up ids, since
+they may name any organization.
 
 Findings are collected rather than raised inside Hypothesis: nothing is shrunk (each case is
 a round trip through the suite), and a failure reads as one line per operation and fault,
@@ -457,6 +458,11 @@ class World:
             values = self.organization_with(names)
         if "name" in names:
             values["name"] = self.event_type()
+        if "user_id" in names:
+            # A throwaway person: staff's cases disable and enable them.
+            values["user_id"] = self.suite.new_person().user_id
+        if "email_id" in names:
+            values["email_id"] = self.sent_email()
         values = {name: value for name, value in values.items() if name in names}
         if "action" in names:
             return [{**values, "action": action} for action in SERVICE_ACTIONS]
@@ -497,6 +503,16 @@ class World:
         }
         created = post(self.suite, self.owner, f"/v1/organizations/{org_id}/api-keys", body)
         return created["id"], created["key"]
+
+    def sent_email(self) -> str:
+        """An email that went out without a link (a resend of a used link is refused): a
+        throwaway person's, telling them someone signed up with their address."""
+        address = self.suite.new_person().email
+        again = {"email": address, "password": PASSWORD}
+        assert self.suite.http("POST", "/v1/auth/sign-up", json=again).status_code == 202
+        path = f"/v1/admin/emails?status=SENT&template=sign-up-attempted&recipient={address}"
+        emails = wait_until(lambda: get(self.suite, self.staff, path)["items"], 30, "the email")
+        return emails[0]["id"]
 
     def event_type(self) -> str:
         """One of our own, so that retiring it changes nothing other tests use."""
@@ -664,6 +680,7 @@ def test_answers_generated_input_cannot_reach_match_the_document(
     usage_reported_and_read(walk, person, org)
     invoice = invoices_read_paid_and_voided(suite, walk, person, staff, org)
     a_ticket_about_the_invoice_answered_and_closed(walk, person, staff, invoice)
+    the_back_office_reads_what_happened(walk, person, staff, invoice)
     assert_no_findings(fuzzer)
     succeeded = {label for label, status in fuzzer.answers if 200 <= status < 300}
     assert sorted(BEYOND_GENERATED_INPUT - succeeded) == []
@@ -772,3 +789,32 @@ def a_ticket_about_the_invoice_answered_and_closed(
     assert walk(person.auth, "GET", TICKET, mine)["status"] == "IN_PROGRESS"
     walk(staff.auth, "POST", ANY_TICKET + "/status", ticket, body={"status": "RESOLVED"})
     walk(person.auth, "POST", TICKET + "/close", mine)
+
+
+def the_back_office_reads_what_happened(
+    walk: Walk, person: Person, staff: Person, invoice: dict[str, str]
+) -> None:
+    """Pages with rows in them (generated filters mostly find none): the ledger of the
+    invoice and its payment, the invoices and services across organizations, the trail,
+    and the emails sent, one of them read and sent again."""
+    org = {"org_id": invoice["org_id"]}
+    mine = {"organization_id": invoice["org_id"]}
+    assert walk(person.auth, "GET", ORG + "/ledger", org)["items"]
+    assert walk(staff.auth, "GET", "/v1/admin/organizations/{org_id}/ledger", org)["items"]
+    assert walk(staff.auth, "GET", "/v1/admin/invoices", query=mine)["items"]
+    [service, *_] = walk(staff.auth, "GET", "/v1/admin/services", query=mine)["items"]
+    walk(staff.auth, "GET", "/v1/admin/services/{service_id}", {"service_id": service["id"]})
+    assert walk(person.auth, "GET", ORG + "/audit", org)["items"]
+    assert walk(staff.auth, "GET", "/v1/admin/audit", query=mine)["items"]
+    # An email without a link (a resend of a used one is refused): someone signing up
+    # with the person's address.
+    walk({}, "POST", "/v1/auth/sign-up", body={"email": person.email, "password": PASSWORD})
+    sent = {"recipient": person.email, "template": "sign-up-attempted", "status": "SENT"}
+    emails = wait_until(
+        lambda: walk(staff.auth, "GET", "/v1/admin/emails", query=sent)["items"],
+        30,
+        "the email about the sign-up attempt",
+    )
+    email = {"email_id": emails[0]["id"]}
+    walk(staff.auth, "GET", "/v1/admin/emails/{email_id}", email)
+    walk(staff.auth, "POST", "/v1/admin/emails/{email_id}/resend", email)

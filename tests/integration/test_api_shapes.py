@@ -1,12 +1,13 @@
 """One shape everywhere, over real HTTP: every DELETE answers 204, a usage batch without a
 valid event is refused in the one error shape, every list answers the one page envelope
-(paged by the service), a manual payment's `reference` comes back as `reference`, and
-usage reports take days as well as moments."""
+(paged by the service), a manual payment's `reference` comes back as `reference`, usage
+reports take days as well as moments, and the audit trail of every service reads as one,
+newest first, paged across services."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -138,7 +139,7 @@ def test_every_list_answers_the_one_page_envelope(
         suite, owner, f"/v1/organizations/{org_id}/tickets/{ticket_id}/messages", {"message": "Hi"}
     )
     lists = [r.template for r in ROUTES if r.query and issubclass(r.query, PageQuerySchema)]
-    assert len(lists) == 16
+    assert len(lists) == 23
     for template in lists:
         caller = staff if template.startswith("/v1/admin/") else owner
         path = list_path(template, org_id, ticket_id)
@@ -208,3 +209,45 @@ def test_usage_reports_take_days_as_well_as_moments(suite: Suite, owner: Person)
     refused = suite.http("GET", path, params={**days, "from": "2026-13-01"}, headers=owner.auth)
     assert refused.status_code == 422
     assert list(refused.json()["error"]["fields"]) == ["from"]
+
+
+def test_the_staff_trail_merges_every_service_newest_first_and_pages_across_them(
+    suite: Suite, owner: Person, staff: Person
+) -> None:
+    org_id = suite.new_org(owner)["id"]
+    with_billing_account(suite, owner, org_id)
+    lease = {"type": "POS_TERMINAL", "name": "Till", "monthly_fee": 1000}
+    created(suite, staff, f"/v1/admin/organizations/{org_id}/services", lease)
+    ticket = {"subject": "Trail", "description": "A row in support's trail"}
+    created(suite, owner, f"/v1/organizations/{org_id}/tickets", ticket)
+
+    def trail(caller: Person, path: str, **query: object) -> dict:
+        response = suite.http("GET", path, params=query, headers=caller.auth)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    staff_path = "/v1/admin/audit"
+    reads = [trail(staff, staff_path, organization_id=org_id, limit=200)]
+
+    def settled() -> dict | None:
+        """The trail once what the requests set off (events, emails) has left its rows."""
+        reads.append(trail(staff, staff_path, organization_id=org_id, limit=200))
+        return reads[-1] if reads[-1] == reads[-2] else None
+
+    whole = wait_until(settled, 20, "the organization's trail to settle", interval=1.0)
+    assert {"identity", "billing", "support"} <= {row["service"] for row in whole["items"]}
+    assert whole["total"] == len(whole["items"])
+    moments = [datetime.fromisoformat(row["timestamp"]) for row in whole["items"]]
+    assert moments == sorted(moments, reverse=True)
+    paged = [
+        row
+        for offset in range(0, whole["total"], 2)
+        for row in trail(staff, staff_path, organization_id=org_id, limit=2, offset=offset)["items"]
+    ]
+    assert paged == whole["items"]
+    own = trail(owner, f"/v1/organizations/{org_id}/audit", limit=200)
+    assert own == whole
+    refused = suite.http(
+        "GET", staff_path, params={"offset": 1990, "limit": 20}, headers=staff.auth
+    )
+    assert (refused.status_code, list(refused.json()["error"]["fields"])) == (422, ["offset"])

@@ -192,6 +192,10 @@ ORG_REQUESTS: dict[str, OrgRequest] = {
         None),
     "GET /v1/organizations/{org_id}/api-keys": lambda s, w, o: (
         f"/v1/organizations/{w.org_id}/api-keys", None),
+    "GET /v1/organizations/{org_id}/ledger": lambda s, w, o: (
+        once_billed(s, w.org_id, f"/v1/organizations/{w.org_id}/ledger"), None),
+    "GET /v1/organizations/{org_id}/audit": lambda s, w, o: (
+        f"/v1/organizations/{w.org_id}/audit?entity_type=Organization", None),
     "DELETE /v1/organizations/{org_id}/api-keys/{api_key_id}": lambda s, w, o: (
         f"/v1/organizations/{w.org_id}/api-keys/"
         + created_id(s, o, f"/v1/organizations/{w.org_id}/api-keys",
@@ -204,6 +208,8 @@ def signed_in_request(suite: Suite, endpoint: str, person: Person) -> Request:
     """A request that succeeds for `person` (some need setting up first)."""
     if endpoint == "POST /v1/auth/password":
         return "/v1/auth/password", {"current_password": PASSWORD, "new_password": PASSWORD}
+    if endpoint == "PATCH /v1/me":
+        return "/v1/me", {"name": "Matrix Person", "image": "https://img.example.co.zw/a.png"}
     if endpoint == "POST /v1/organizations":
         return "/v1/organizations", {"name": "Matrix Org", "email": "m@example.co.zw"}
     if endpoint == "POST /v1/invitations/accept":
@@ -216,10 +222,7 @@ def signed_in_request(suite: Suite, endpoint: str, person: Person) -> Request:
         return "/v1/admin/event-types", {"name": f"pos.t{uuid.uuid4().hex[:8]}", "description": "t"}
     if endpoint == "PATCH /v1/admin/event-types/{name}":
         return "/v1/admin/event-types/pos.receipt", {"description": "A receipt"}
-    if (
-        endpoint.startswith(("POST /v1/admin/", "PATCH /v1/admin/billing"))
-        or "{ticket_id}" in endpoint
-    ):
+    if endpoint.startswith(("POST /v1/admin/", "PATCH /v1/admin/")) or "{" in endpoint:
         return staff_request(suite, endpoint, person)
     if endpoint == "POST /v1/usage-events":
         return "/v1/usage-events", {"event_type": "pos.transaction", "idempotency_key": cuid()}
@@ -234,18 +237,22 @@ def staff_request(suite: Suite, endpoint: str, staff: Person) -> Request:
         return "/v1/admin/billing-runs", {"period": "1999-01"}
     if endpoint == "POST /v1/admin/overdue-runs":
         return "/v1/admin/overdue-runs", {"as_of": "1999-01-01T00:00:00+00:00"}
+    if "{user_id}" in endpoint:
+        return endpoint.split(" ", 1)[1].replace("{user_id}", suite.new_person().user_id), None
+    if "{email_id}" in endpoint:
+        return endpoint.split(" ", 1)[1].replace("{email_id}", sent_email(suite, staff)), None
     org_id = suite.new_org(staff)["id"]
     service = {"type": "POS_TERMINAL", "name": "Till", "monthly_fee": 1000}
     if endpoint == "POST /v1/admin/organizations/{org_id}/services":
         return f"/v1/admin/organizations/{org_id}/services", service
-    if endpoint == "POST /v1/admin/services/{service_id}/{action}":
-        created = suite.http(
-            "POST", f"/v1/admin/organizations/{org_id}/services", json=service, headers=staff.auth
-        )
-        return f"/v1/admin/services/{created.json()['id']}/suspend", {}
-    if endpoint == "POST /v1/admin/organizations/{org_id}/credits":
+    if "{service_id}" in endpoint:
+        service_id = created_id(suite, staff, f"/v1/admin/organizations/{org_id}/services", service)
+        path = endpoint.split(" ", 1)[1].replace("{service_id}", service_id)
+        return path.replace("{action}", "suspend"), SERVICE_BODIES.get(endpoint)
+    if endpoint in ORGANIZATION_BODIES:
         billing_account_id(suite, org_id)
-        return f"/v1/admin/organizations/{org_id}/credits", {"amount": 100, "reason": "test"}
+        path = endpoint.split(" ", 1)[1].replace("{org_id}", org_id)
+        return path, ORGANIZATION_BODIES[endpoint]
     if "{ticket_id}" in endpoint:
         return ticket_request(suite, endpoint, staff, ticket(suite, staff, org_id))
     invoice_id = finalized_invoice(suite, org_id)
@@ -257,6 +264,36 @@ def staff_request(suite: Suite, endpoint: str, staff: Person) -> Request:
         payment = {"invoice_id": invoice_id, "amount": 100, "method": "CASH"}
         return f"/v1/admin/organizations/{org_id}/payments", payment
     return endpoint.split(" ", 1)[1], None
+
+
+SERVICE_BODIES: dict[str, dict] = {
+    "POST /v1/admin/services/{service_id}/{action}": {},
+    "PATCH /v1/admin/services/{service_id}": {"monthly_fee": 2000, "name": "Till 2"},
+}
+# Staff requests on an organization whose billing account is open.
+ORGANIZATION_BODIES: dict[str, dict | None] = {
+    "POST /v1/admin/organizations/{org_id}/credits": {"amount": 100, "reason": "test"},
+    "PATCH /v1/admin/organizations/{org_id}/billing-account": {"grace_period_days": 10},
+    "GET /v1/admin/organizations/{org_id}/ledger": None,
+}
+
+
+def sent_email(suite: Suite, staff: Person) -> str:
+    """The id of a sent email that holds no link (a resend of a used link is refused): the
+    one telling a fresh person that someone tried to sign up with their address."""
+    address = suite.new_person().email
+    signing_up = suite.http(
+        "POST", "/v1/auth/sign-up", json={"email": address, "password": PASSWORD}
+    )
+    assert signing_up.status_code == 202, signing_up.text
+    query = {"recipient": address, "template": "sign-up-attempted", "status": "SENT"}
+
+    def sent() -> list[dict]:
+        response = suite.http("GET", "/v1/admin/emails", params=query, headers=staff.auth)
+        assert response.status_code == 200, response.text
+        return response.json()["items"]
+
+    return wait_until(sent, 20, "the email log to show the sent email")[0]["id"]
 
 
 TICKET_BODIES: dict[str, dict] = {
@@ -428,3 +465,50 @@ def test_expired_and_signed_out_sessions_and_expired_keys_get_401(
     other = suite.sign_in(owner.email)
     assert suite.http("POST", "/v1/auth/sign-out", headers=other.auth).status_code == 200
     assert suite.http("GET", "/v1/me", headers=other.auth).status_code == 401
+
+
+def test_the_billing_account_shows_only_to_roles_that_may_view_billing(
+    suite: Suite, people: dict[str, Person], staff: Person
+) -> None:
+    """The seed: BILLING sees invoices, not services; MEMBER sees services, not the balance
+    (neither on /billing-account nor inside the organization)."""
+    world = new_world(suite, people)
+    billing_account_id(suite, world.org_id)
+    path = f"/v1/organizations/{world.org_id}"
+    for caller, shown in (("OWNER", True), ("ADMIN", True), ("BILLING", True), ("MEMBER", False)):
+        answer = suite.http("GET", path, headers=people[caller].auth)
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["billing_account"] is not None) is shown, caller
+    assert suite.http("GET", path, headers=staff.auth).json()["billing_account"] is not None
+    for caller, sub_path, status in (
+        ("MEMBER", "/billing-account", 403),
+        ("MEMBER", "/services", 200),
+        ("BILLING", "/services", 403),
+        ("BILLING", "/usage?from=2026-01-01&to=2026-02-01", 403),
+        ("BILLING", "/invoices", 200),
+    ):
+        answer = suite.http("GET", path + sub_path, headers=people[caller].auth)
+        assert answer.status_code == status, (caller, sub_path, answer.text)
+
+
+def test_a_disabled_user_s_sessions_fail_at_once_and_their_organization_s_keys_work(
+    suite: Suite, staff: Person
+) -> None:
+    person = suite.new_person()
+    org_id = suite.new_org(person)["id"]
+    key = api_key(suite, person, org_id, ["pos:read", "usage:read"])
+    other_session = suite.sign_in(person.email)
+    disabled = suite.http("POST", f"/v1/admin/users/{person.user_id}/disable", headers=staff.auth)
+    assert disabled.status_code == 200, disabled.text
+    assert disabled.json()["disabled_at"] is not None
+    for session in (person, other_session):
+        assert suite.http("GET", "/v1/me", headers=session.auth).status_code == 401
+    signing_in = {"email": person.email, "password": PASSWORD}
+    assert suite.http("POST", "/v1/auth/sign-in", json=signing_in).status_code == 403
+    assert suite.http("GET", "/v1/terminal/whoami", headers={"X-API-Key": key}).status_code == 200
+
+    enabled = suite.http("POST", f"/v1/admin/users/{person.user_id}/enable", headers=staff.auth)
+    assert (enabled.status_code, enabled.json()["disabled_at"]) == (200, None)
+    again = suite.sign_in(person.email)
+    assert suite.http("GET", "/v1/me", headers=again.auth).status_code == 200
+    assert suite.http("GET", "/v1/me", headers=person.auth).status_code == 401, "ended for good"

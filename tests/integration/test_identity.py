@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from shared.ids import cuid
 from shared.tokens import secret_hash
 from shared.waiting import wait_until
-from tests.integration.conftest import PASSWORD, Person, Suite
+from tests.integration.conftest import PASSWORD, Person, Suite, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +116,7 @@ def test_sign_up_answers_a_taken_email_as_a_new_one_and_tells_its_owner(suite: S
     assert set(new.headers) - {"Date"} == set(taken.headers) - {"Date"}
 
     warning = suite.mail(owner.email, "Someone tried to sign up with your email address")
-    body = warning.get_content()
+    body = text_of(warning)
     assert "Nothing has changed on your account" in body
     token = re.search(r"reset-password\?token=([A-Za-z0-9_\-]+)", body).group(1)
     suite.mail(fresh, "Confirm")  # the new address gets its verification link

@@ -55,9 +55,7 @@ def test_forged_staff_claims_sent_straight_to_billing_are_refused_and_audited(
         "billing's warning about the refused call",
     )
 
-    through_gateway = suite.http(
-        "POST", "/v1/admin/billing-runs", json={"period": "1999-01"}, headers=staff.auth
-    )
+    through_gateway = suite.run_billing(staff, "1999-01")
     assert through_gateway.status_code == 200, through_gateway.text
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from services.billing import catalog
 from shared.authorization import MemberRole
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
 from shared.ids import cuid
 
 LEASE = {"type": "POS_TERMINAL", "name": "Till 1", "monthly_fee": 1500}
@@ -24,12 +24,23 @@ def leased(unit_of_work, as_user) -> tuple[str, str]:
 
 def test_a_member_reads_a_service_of_their_organization(unit_of_work, as_user) -> None:
     org_id, service_id = leased(unit_of_work, as_user)
-    with as_user(org_id, MemberRole.BILLING), unit_of_work("billing") as uow:
+    with as_user(org_id, MemberRole.MEMBER), unit_of_work("billing") as uow:
         service = catalog.get_service(uow, org_id, service_id)
     assert (service["id"], service["organization_id"]) == (service_id, org_id)
     assert (service["name"], service["monthly_fee"], service["status"]) == (
         "Till 1", 1500, "ACTIVE",
     )  # fmt: skip
+    assert service["pending_terms"] is None
+
+
+def test_billing_members_only_view_and_pay_invoices_not_services(unit_of_work, as_user) -> None:
+    org_id, service_id = leased(unit_of_work, as_user)
+    with (
+        as_user(org_id, MemberRole.BILLING),
+        pytest.raises(Forbidden),
+        unit_of_work("billing") as uow,
+    ):
+        catalog.get_service(uow, org_id, service_id)
 
 
 def test_another_organizations_service_is_not_found_naming_service_id(

@@ -1,20 +1,23 @@
 """Whom other services may write to: a staff user to assign a ticket to (staff and the
-suite ask), and the addresses of given users (the suite only)."""
+suite ask), the addresses of given users, and an organization's billing contacts (the
+suite only)."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.identity import staff, users
-from services.identity.models import User
+from services.identity import members, organizations, staff, users
+from services.identity.models import Organization, User
 from services.identity.tests.helpers import (
     UnitOfWorkFactory,
+    add_member,
     as_system,
     as_user,
     make_organization,
     make_person,
 )
 from shared.authorization import MemberRole
+from shared.clock import utcnow
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.ids import cuid
 from shared.schemas import MAX_IDS_PER_CALL
@@ -58,6 +61,15 @@ def test_a_user_who_is_not_staff_is_not_found_naming_user_id(
         ):
             staff.staff_user(uow, user_id)
         assert refused.value.fields == {"user_id": ["not found"]}
+
+
+def test_a_disabled_staff_user_is_not_found(unit_of_work: UnitOfWorkFactory) -> None:
+    agent = make_person(unit_of_work, is_staff=True)
+    with unit_of_work("identity") as uow:
+        uow.session.get(User, agent.id).disabled_at = utcnow()
+    with as_system(), pytest.raises(NotFound) as refused, unit_of_work("identity") as uow:
+        staff.staff_user(uow, agent.id)
+    assert refused.value.fields == {"user_id": ["not found"]}
 
 
 @pytest.mark.parametrize("user_id", NOT_CUIDS)
@@ -135,3 +147,82 @@ def test_a_hundred_ids_are_accepted(unit_of_work: UnitOfWorkFactory) -> None:
     ids = [person.id] + [cuid() for _ in range(MAX_IDS_PER_CALL - 1)]
     with as_system(), unit_of_work("identity") as uow:
         assert [found["id"] for found in users.contact_addresses(uow, ids)] == [person.id]
+
+
+# --- billing_contacts -----------------------------------------------------------------------
+
+
+def test_billing_contacts_are_the_organization_and_its_owners_and_billing_members(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    owner = make_person(unit_of_work)
+    organization_id = make_organization(unit_of_work, owner)
+    billing, _ = add_member(unit_of_work, organization_id, MemberRole.BILLING)
+    second_owner, _ = add_member(unit_of_work, organization_id, MemberRole.OWNER)
+    for role in (MemberRole.ADMIN, MemberRole.MEMBER):
+        add_member(unit_of_work, organization_id, role)
+    with unit_of_work("identity") as uow:
+        uow.session.get(User, billing.id).name = "Chipo Billing"  # type: ignore[union-attr]
+        organization = uow.session.get(Organization, organization_id)
+        expected_organization = {
+            "id": organization_id,
+            "name": organization.name,  # type: ignore[union-attr]
+            "email": organization.email,  # type: ignore[union-attr]
+        }
+
+    with as_system(), unit_of_work("identity") as uow:
+        contacts = members.billing_contacts(uow, organization_id)
+
+    assert contacts["organization"] == expected_organization
+    owners = sorted([owner.email, second_owner.email])
+    assert contacts["people"] == [
+        {"email": owners[0], "name": None, "role": "OWNER"},
+        {"email": owners[1], "name": None, "role": "OWNER"},
+        {"email": billing.email, "name": "Chipo Billing", "role": "BILLING"},
+    ]
+
+
+def test_a_disabled_member_gets_no_billing_mail(unit_of_work: UnitOfWorkFactory) -> None:
+    owner = make_person(unit_of_work)
+    organization_id = make_organization(unit_of_work, owner)
+    billing, _ = add_member(unit_of_work, organization_id, MemberRole.BILLING)
+    agent = make_person(unit_of_work, is_staff=True)
+    with as_user(agent, is_staff=True), unit_of_work("identity") as uow:
+        staff.disable_user(uow, billing.id)
+    with as_system(), unit_of_work("identity") as uow:
+        people = members.billing_contacts(uow, organization_id)["people"]
+    assert [person["email"] for person in people] == [owner.email]
+
+
+@pytest.mark.parametrize("organization_id", [cuid(), "x" * 33, ""])
+def test_billing_contacts_of_an_unknown_organization_are_not_found_naming_it(
+    unit_of_work: UnitOfWorkFactory, organization_id: str
+) -> None:
+    with as_system(), pytest.raises(NotFound) as refused, unit_of_work("identity") as uow:
+        members.billing_contacts(uow, organization_id)
+    assert refused.value.fields == {"organization_id": ["not found"]}
+
+
+def test_billing_contacts_of_a_deleted_organization_are_not_found(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    owner = make_person(unit_of_work)
+    organization_id = make_organization(unit_of_work, owner)
+    with as_user(owner, organization_id, MemberRole.OWNER), unit_of_work("identity") as uow:
+        organizations.delete_organization(uow, organization_id)
+    with as_system(), pytest.raises(NotFound) as refused, unit_of_work("identity") as uow:
+        members.billing_contacts(uow, organization_id)
+    assert organization_id in refused.value.message
+    assert refused.value.fields == {"organization_id": ["not found"]}
+
+
+def test_only_the_suite_asks_for_billing_contacts(unit_of_work: UnitOfWorkFactory) -> None:
+    owner = make_person(unit_of_work)
+    organization_id = make_organization(unit_of_work, owner)
+    agent = make_person(unit_of_work, is_staff=True)
+    for caller in (
+        as_user(agent, is_staff=True),
+        as_user(owner, organization_id, MemberRole.OWNER),
+    ):
+        with caller, pytest.raises(Forbidden), unit_of_work("identity") as uow:
+            members.billing_contacts(uow, organization_id)

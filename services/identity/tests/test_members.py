@@ -253,3 +253,28 @@ def test_staff_acting_on_an_unknown_organization_get_a_404_naming_it(
             select(Invitation).where(Invitation.organization_id == made_up)
         )
     assert invited is None
+
+
+def test_audit_rows_name_the_organization_even_when_the_caller_context_does_not(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    """Creating an organization and accepting an invitation are signed-in acts outside any
+    organization's context; their audit rows still belong to the organization's trail."""
+    organization_id, owner, _ = organization_with_owner(unit_of_work)
+    invited = make_person(unit_of_work)
+    invitation_id = invite(unit_of_work, organization_id, owner, invited.email)
+    accepted = accept(unit_of_work, invited, invitation_token(unit_of_work, invitation_id))
+    with unit_of_work("identity") as uow:
+        audit = uow.tables.audit_log
+        organization_of = dict(
+            uow.session.execute(
+                select(audit.action, audit.organization_id).where(
+                    audit.entity_id.in_([organization_id, accepted["id"], invitation_id])
+                )
+            ).all()
+        )
+    assert organization_of == {
+        "organization.created": organization_id,
+        "invitation.created": organization_id,
+        "member.added": organization_id,
+    }

@@ -31,6 +31,7 @@ from services.identity.tests.helpers import (
 )
 from shared.authorization import MemberRole
 from shared.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from shared.tokens import secret_hash
 
 
 def test_create_organization_writes_row_audit_and_event(unit_of_work: UnitOfWorkFactory) -> None:
@@ -190,6 +191,24 @@ def test_the_owner_deletes_the_organization_its_members_and_announces_key_revoca
     # The revoked key was announced when it was revoked, the two active ones on deletion.
     assert revoked_per_key == {key_id: ["api_key.revoked"] for key_id in key_ids}
     assert owner_still_exists
+
+
+def test_a_deleted_organizations_api_keys_resolve_to_nothing_at_once(
+    unit_of_work: UnitOfWorkFactory,
+) -> None:
+    """The gateway resolves a key it has not cached through identity; its cached keys go on
+    the api_key.revoked broadcast emitted with the deletion (test above)."""
+    owner = make_person(unit_of_work)
+    organization_id = make_organization(unit_of_work, owner)
+    with as_user(owner, organization_id, MemberRole.OWNER):
+        with unit_of_work("identity") as uow:
+            key = api_keys.create_api_key(
+                uow, organization_id, {"name": "till", "scopes": ["pos:read"]}
+            )["key"]
+        with unit_of_work("identity") as uow:
+            organizations.delete_organization(uow, organization_id)
+    with unit_of_work("identity") as uow:
+        assert api_keys.resolve_api_key(uow, secret_hash(key)) is None
 
 
 def test_staff_user_is_seeded_once_with_an_argon2id_password(

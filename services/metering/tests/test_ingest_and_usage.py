@@ -289,7 +289,7 @@ def test_report_by_event_type_is_the_default(unit_of_work, as_user, reported_org
 
 
 def test_report_by_api_key_shows_keyless_usage_as_none(unit_of_work, as_user, reported_org):
-    with as_user(reported_org["org"], MemberRole.BILLING):
+    with as_user(reported_org["org"], MemberRole.ADMIN):
         result = report(unit_of_work, reported_org["org"], **WINDOW, group_by="api_key")
 
     assert result["rows"] == [

@@ -4,24 +4,21 @@ once per `payment.applied`; `invoice.paid` sends nothing more."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from unittest.mock import Mock
 
 import pytest
-from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.testing.services import worker_factory
 from sqlalchemy import select
 
 from services.billing.events import PaymentApplied
 from services.notifications import messages
-from services.notifications.emails import Email
+from services.notifications.emails import TOKEN_WITHHELD, Email
 from services.notifications.models import EmailLog, EmailStatus
 from services.notifications.service import NotificationsService
-from services.notifications.templates import TEMPLATES
+from services.notifications.tests.helpers import OWNER, Store, handled_events, identity, rendered
 from shared.errors import NotFound
 from shared.ids import cuid
-from shared.unit_of_work import UnitOfWork
 
 PARTIAL = PaymentApplied(
     payment_id="pay-1",
@@ -53,12 +50,6 @@ def public_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLIC_URL", "https://pay.cvt.test")
 
 
-def identity() -> Mock:
-    found = Mock()
-    found.get_organization.return_value = {"name": "Acme Stores", "email": "ops@acme.co.zw"}
-    return found
-
-
 def billing(token: str | None = "pay-tok") -> Mock:
     found = Mock()
     found.payment_token.return_value = token
@@ -67,7 +58,7 @@ def billing(token: str | None = "pay-tok") -> Mock:
 
 def receipt(event: PaymentApplied, billing_rpc: Mock | None = None) -> tuple[Email, str, str]:
     email = messages.receipt_email(identity(), billing_rpc or billing(), event)
-    subject, body = TEMPLATES[email.template].render(email.values)
+    subject, body = rendered(email)
     return email, subject, body
 
 
@@ -161,20 +152,11 @@ def test_a_receipt_names_the_method_in_words(method: str, words: str) -> None:
 
 def test_no_receipt_once_the_organization_is_deleted() -> None:
     gone = identity()
-    gone.get_organization.side_effect = NotFound("organization org-1 not found")
+    gone.billing_contacts.side_effect = NotFound("organization org-1 not found")
     assert messages.receipt_email(gone, billing(), PARTIAL) is None
 
 
 # --- the handler ----------------------------------------------------------------------------
-
-
-def handled_events(service: type) -> set[tuple[str, str]]:
-    return {
-        (entrypoint.source_service, entrypoint.event_type)
-        for attribute in vars(service).values()
-        for entrypoint in getattr(attribute, ENTRYPOINT_EXTENSIONS_ATTR, ())
-        if hasattr(entrypoint, "event_type")
-    }
 
 
 def test_receipts_follow_payment_applied_not_invoice_paid() -> None:
@@ -183,30 +165,24 @@ def test_receipts_follow_payment_applied_not_invoice_paid() -> None:
     assert ("billing", "invoice.paid") not in handled
 
 
-class Store:
-    def __init__(self, unit_of_work) -> None:
-        self.unit_of_work = unit_of_work
-
-    def transaction(self) -> AbstractContextManager[UnitOfWork]:
-        return self.unit_of_work("notifications")
-
-
 def test_each_payment_applied_sends_one_receipt_even_delivered_twice(unit_of_work) -> None:
     mailer, event = Mock(), replace(PARTIAL, event_id=cuid(), payment_id=cuid())
     worker = worker_factory(
         NotificationsService,
         db=Store(unit_of_work),
         mailer=mailer,
-        identity=identity(),
+        identity=identity(OWNER),
         billing=billing(),
     )
 
     worker.send_receipt_email(event.to_payload())
     worker.send_receipt_email(event.to_payload())
 
-    [(to, subject, body)] = [c.args for c in mailer.send.call_args_list]
-    assert (to, subject) == ("ops@acme.co.zw", "Receipt: USD 40.00 paid on invoice INV-2026-000042")
-    assert "https://pay.cvt.test/pay/pay-tok" in body
+    [(to, subject, text, html)] = [c.args for c in mailer.send.call_args_list]
+    assert to == "ops@acme.co.zw, tendai@acme.co.zw"
+    assert subject == "Receipt: USD 40.00 paid on invoice INV-2026-000042"
+    assert "https://pay.cvt.test/pay/pay-tok" in text
+    assert '<a href="https://pay.cvt.test/pay/pay-tok">' in html
     with unit_of_work("notifications") as uow:
         row = uow.session.scalar(select(EmailLog).where(EmailLog.event_id == event.event_id))
         assert (row.status, row.template, row.entity_type, row.entity_id, row.attempts) == (
@@ -216,3 +192,10 @@ def test_each_payment_applied_sends_one_receipt_even_delivered_twice(unit_of_wor
             event.payment_id,
             1,
         )
+        assert row.recipients == ["ops@acme.co.zw", "tendai@acme.co.zw"]
+        assert (row.organization_id, row.token_kind, row.token_ref) == (
+            "org-1", "payment-link", "inv-1",
+        )  # fmt: skip
+        # The log keeps the receipt without the pay link's token.
+        assert "pay-tok" not in row.text_body + row.html_body
+        assert f"https://pay.cvt.test/pay/{TOKEN_WITHHELD}" in row.text_body

@@ -5,7 +5,6 @@ alone, which hold no internal note; subjects carry client text on one line only.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import replace
 from unittest.mock import Mock
 
@@ -14,11 +13,9 @@ from nameko.testing.services import worker_factory
 from sqlalchemy import select
 
 from services.notifications import messages
-from services.notifications.emails import Email
 from services.notifications.models import EmailLog, EmailStatus
 from services.notifications.service import NotificationsService
-from services.notifications.templates import TEMPLATES
-from services.notifications.tests.test_receipts import handled_events
+from services.notifications.tests.helpers import Store, handled_events, rendered
 from services.support.events import (
     SupportDailySummary,
     TicketAssigned,
@@ -28,7 +25,6 @@ from services.support.events import (
 )
 from shared.errors import NotFound
 from shared.ids import cuid
-from shared.unit_of_work import UnitOfWork
 
 TEAM = "helpdesk@cvt.test"
 TENDAI = {"id": "user-1", "email": "tendai@acme.co.zw", "name": "Tendai Moyo"}
@@ -97,10 +93,6 @@ def support(*user_ids: str) -> Mock:
     found = Mock()
     found.ticket_recipients.return_value = {"organization_id": "org-1", "user_ids": list(user_ids)}
     return found
-
-
-def rendered(email: Email) -> tuple[str, str]:
-    return TEMPLATES[email.template].render(email.values)
 
 
 # --- to staff -------------------------------------------------------------------------------
@@ -290,14 +282,6 @@ def test_notifications_hears_every_support_event_it_emails_about() -> None:
     } <= handled_events(NotificationsService)
 
 
-class Store:
-    def __init__(self, unit_of_work) -> None:
-        self.unit_of_work = unit_of_work
-
-    def transaction(self) -> AbstractContextManager[UnitOfWork]:
-        return self.unit_of_work("notifications")
-
-
 def worker(unit_of_work, mailer: Mock) -> NotificationsService:
     return worker_factory(
         NotificationsService,
@@ -335,7 +319,7 @@ def test_each_support_event_sends_one_email_even_delivered_twice(
     getattr(service, handler)(event.to_payload())
     getattr(service, handler)(event.to_payload())
 
-    [(sent_to, subject, _)] = [c.args for c in mailer.send.call_args_list]
+    [(sent_to, subject, _, _)] = [c.args for c in mailer.send.call_args_list]
     assert sent_to == to
     row = sent_log(unit_of_work, event.event_id)
     assert (row.status, row.template, row.to, row.subject, row.attempts) == (
