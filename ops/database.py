@@ -6,8 +6,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import create_engine, pool, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
@@ -49,3 +50,16 @@ def unit_of_work(service: str) -> Iterator[UnitOfWork]:
             yield uow
     finally:
         engine.dispose()
+
+
+def outbox_events(service: str, field: str, value: str) -> list[tuple[str, dict[str, Any]]]:
+    """(event type, payload) of every event the service emitted whose payload's `field` is
+    `value`, oldest first: what happened to one payment, ticket, invoice."""
+    with unit_of_work(service) as uow:
+        outbox = uow.tables.outbox_message
+        rows = uow.session.execute(
+            select(outbox.event_type, outbox.payload)
+            .where(outbox.payload[field].as_string() == value)
+            .order_by(outbox.created_at, outbox.id)
+        ).all()
+    return [(event_type, payload) for event_type, payload in rows]

@@ -233,14 +233,7 @@ def load_payment(payment_id: str) -> Payment:
 
 def events_about(payment_id: str) -> list[tuple[str, dict[str, Any]]]:
     """(event type, payload) of every event emitted about the payment, oldest first."""
-    outbox = tables.outbox_message
-    with database.unit_of_work("payments") as uow:
-        rows = uow.session.execute(
-            select(outbox.event_type, outbox.payload)
-            .where(outbox.payload["payment_id"].as_string() == payment_id)
-            .order_by(outbox.created_at, outbox.id)
-        ).all()
-    return [(event_type, payload) for event_type, payload in rows]
+    return database.outbox_events("payments", "payment_id", payment_id)
 
 
 def event_types_about(payment_id: str) -> list[str]:

@@ -131,14 +131,7 @@ def load_ticket(ticket_id: str) -> SupportTicket:
 
 def events_about(ticket_id: str) -> list[tuple[str, dict[str, Any]]]:
     """(event type, payload) of every event emitted about the ticket, oldest first."""
-    outbox = tables.outbox_message
-    with database.unit_of_work("support") as uow:
-        rows = uow.session.execute(
-            select(outbox.event_type, outbox.payload)
-            .where(outbox.payload["ticket_id"].as_string() == ticket_id)
-            .order_by(outbox.created_at, outbox.id)
-        ).all()
-    return [(event_type, payload) for event_type, payload in rows]
+    return database.outbox_events("support", "ticket_id", ticket_id)
 
 
 def event_types_about(ticket_id: str) -> list[str]:
