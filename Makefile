@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install browser up down status restart logs migrate seed env test test-unit test-integration lint format clean
+.PHONY: install browser tools up down status restart logs migrate seed env test test-unit test-integration lint format audit bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ install: $(STAMP)
 
 browser:             ## Debian's chromium + chromium-driver for the browser tests (apt, when missing)
 	@sh ops/browser.sh
+
+tools:               ## kubectl + docker-compose for the deployment tests (apt, when missing)
+	@sh ops/tools.sh
 
 up: install          ## create databases, migrate, seed, start every process, wait until ready
 	$(PY) -m ops up
@@ -43,10 +46,10 @@ seed: install
 env: install
 	$(PY) -m ops env
 
-test: install browser ## every test: unit and integration (needs RabbitMQ + PostgreSQL, or Docker)
+test: install browser tools ## every test: unit and integration (needs RabbitMQ + PostgreSQL, or Docker)
 	$(PY) -m pytest
 
-test-unit: install
+test-unit: install tools
 	$(PY) -m pytest -m "not integration"
 
 test-integration: install browser
@@ -59,6 +62,13 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+bench: install       ## every benchmark on a suite of its own (make bench B=terminal: one); see docs/performance.md
+	@sh ops/wrk.sh
+	$(PY) -m bench $(or $(B),all)
+
+audit: install       ## known vulnerabilities with a fix in the installed dependencies (pip-audit)
+	$(PY) -m ops.dependency_audit
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -141,12 +141,19 @@ def run(url: str, n_ingest: int, n_report: int) -> None:
                 cur,
                 "INSERT INTO metering.raw_events VALUES %s",
                 [
-                    (cuid(), batch["organization_id"], batch["api_key_id"], e["event_type"],
-                     e["quantity"], e["timestamp"], e["idempotency_key"])
+                    (
+                        cuid(),
+                        batch["organization_id"],
+                        batch["api_key_id"],
+                        e["event_type"],
+                        e["quantity"],
+                        e["timestamp"],
+                        e["idempotency_key"],
+                    )
                     for e in batch["events"]
                 ],
                 page_size=BATCH,
-            )  # fmt: skip
+            )
         raw.commit()
 
     baseline = timed("raw INSERT (baseline)", batches, insert_raw)

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Request
 
 from gateway.access import Access
 from gateway.http import add_response_headers, call_context_of
-from gateway.rate_limit import RateLimiter
+from gateway.rate_limit import FLUSH_SECONDS, RateLimiter
 from services.identity.events import ApiKeysUsed
 from shared import context
 from shared.authorization import check_access, organization_not_visible
@@ -80,23 +80,33 @@ class ApiKeyCache:
 class SuspendedOrganizations:
     """Organizations whose terminal traffic is refused for non-payment. Billing announces
     each suspension and reactivation to every gateway at once (BROADCAST); a reload every
-    minute covers a gateway that missed one while it was down."""
+    minute covers a gateway that missed one while it was down.
+
+    Events can arrive out of order (a redelivered suspension after its reactivation), so
+    each organization's latest announcement wins by `occurred_at`, not by arrival."""
 
     def __init__(self) -> None:
         self._ids: set[str] = set()
+        self._announced_at: dict[str, datetime] = {}
         self._loaded_at = float("-inf")
 
     def contains(self, organization_id: str, load: Any) -> bool:
         if time.monotonic() - self._loaded_at > SUSPENSIONS_RELOAD_SECONDS:
             self._ids = set(load())
+            # The list is billing's state now: older announcements no longer matter.
+            self._announced_at = {}
             self._loaded_at = time.monotonic()
         return organization_id in self._ids
 
-    def suspend(self, organization_id: str) -> None:
-        self._ids.add(organization_id)
-
-    def reactivate(self, organization_id: str) -> None:
-        self._ids.discard(organization_id)
+    def note(self, organization_id: str, suspended: bool, occurred_at: datetime) -> None:
+        latest = self._announced_at.get(organization_id)
+        if latest is not None and occurred_at < latest:
+            return
+        self._announced_at[organization_id] = occurred_at
+        if suspended:
+            self._ids.add(organization_id)
+        else:
+            self._ids.discard(organization_id)
 
 
 class Authenticator(DependencyProvider):
@@ -107,17 +117,23 @@ class Authenticator(DependencyProvider):
         self.suspended = SuspendedOrganizations()
         self.limiter = RateLimiter()
         self._dispatch = event_dispatcher(self.container.config)
-        self._flusher: Any = None
+        self._flushers: list[Any] = []
 
     def start(self) -> None:
-        self._flusher = spawn_periodic(
-            self.container, USAGE_FLUSH_SECONDS, self.flush_usage, "sending API-key use times"
-        )
+        self._flushers = [
+            spawn_periodic(
+                self.container, USAGE_FLUSH_SECONDS, self.flush_usage, "sending API-key use times"
+            ),
+            spawn_periodic(
+                self.container, FLUSH_SECONDS, self.limiter.flush, "adding up rate limits"
+            ),
+        ]
 
     def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.kill()
+        for flusher in self._flushers:
+            flusher.kill()
         self.flush_usage()
+        self.limiter.flush()
 
     def flush_usage(self) -> None:
         usage = self.cache.take_usage()
@@ -145,11 +161,8 @@ class RequestAuthenticator:
     def forget_api_key(self, api_key_id: str) -> None:
         self.cache.forget(api_key_id)
 
-    def note_suspension(self, organization_id: str, suspended: bool) -> None:
-        if suspended:
-            self.suspended.suspend(organization_id)
-        else:
-            self.suspended.reactivate(organization_id)
+    def note_suspension(self, organization_id: str, suspended: bool, occurred_at: datetime) -> None:
+        self.suspended.note(organization_id, suspended, occurred_at)
 
     def authenticate(
         self, request: Request, access: Access, organization_id: str | None, proxies: Any

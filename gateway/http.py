@@ -1,6 +1,7 @@
 """Everything HTTP that is not a route: JSON errors in one shape, request ids, CORS, the
-body-size limit, the input gate for bodies, query strings and path values, hardening
-headers, and the Nameko entrypoint every route is served by (`JsonRoute`).
+body-size limit, the input gate for query strings and path values (bodies:
+`gateway.request_input`), hardening headers, and the Nameko entrypoint every route is
+served by (`JsonRoute`).
 
 Error shape, everywhere (404s and 405s from routing included):
     {"error": {"code": "...", "message": "...", "fields": {...}, "request_id": "..."}}
@@ -21,7 +22,6 @@ from typing import Any
 
 import eventlet
 from eventlet.event import Event
-from marshmallow import Schema
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
@@ -29,17 +29,14 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from gateway.pages import PAGES, content_security_policy
-from shared import config, context, input_gate, paynow
+from shared import config, context, input_gate, metrics
 from shared.errors import (
-    BadRequest,
     DomainError,
     NotFound,
     Unavailable,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 from shared.ids import cuid
-from shared.schemas import load
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +58,8 @@ CORS_EXPOSED_HEADERS = (
 )
 HARDENING_HEADERS = {"X-Content-Type-Options": "nosniff"}
 DEFAULT_CACHE_CONTROL = "no-store"
-FORM = "application/x-www-form-urlencoded"
+# When a 503 tells the client to try again: a restarted process or server is back by then.
+RETRY_AFTER_SECONDS = 5
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -89,11 +87,19 @@ def _http_error_code(exc: HTTPException) -> str:
     return _CODE_BY_STATUS.get(exc.code or 400) or re.sub(r"\W+", "_", (exc.name or "").lower())
 
 
+def unavailable_response(request_id: str) -> Response:
+    response = error_response(503, "unavailable", "a service is not available", request_id)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def response_for_exception(exc: BaseException, request_id: str) -> Response:
     """The one place where an exception becomes an HTTP answer."""
     if isinstance(exc, DomainError):
         response = error_response(exc.status, exc.code, exc.message, request_id, exc.fields)
-        retry_after = exc.retry_after or (5 if isinstance(exc, Unavailable) else None)
+        retry_after = exc.retry_after or (
+            RETRY_AFTER_SECONDS if isinstance(exc, Unavailable) else None
+        )
         if retry_after is not None:
             response.headers["Retry-After"] = str(retry_after)
         return response
@@ -105,7 +111,7 @@ def response_for_exception(exc: BaseException, request_id: str) -> Response:
         response.headers.extend((k, v) for k, v in exc.get_headers() if k == "Allow")
         return response
     if isinstance(exc, UnknownService | eventlet.Timeout):
-        return error_response(503, "unavailable", "a service is not available", request_id)
+        return unavailable_response(request_id)
     if isinstance(exc, RemoteError):
         log.error("service error behind the gateway: %s", exc)
     else:
@@ -135,41 +141,6 @@ def _user_agent(request: Request) -> str | None:
     # Stored on sessions and audit rows: no control characters (NUL cannot be stored).
     given = _CONTROL_CHARACTERS.sub("", request.headers.get("User-Agent") or "")
     return given[:MAX_USER_AGENT] or None
-
-
-def read_json(request: Request, schema: Schema) -> dict[str, Any]:
-    """Parse a JSON object body and pass it through the input gate and `schema`; returns it
-    as sent (services validate again)."""
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType(
-            "send the body as application/json", {"Content-Type": ["must be application/json"]}
-        )
-    data = input_gate.parse_json(request.get_data(cache=True) or b"")
-    load(schema, data)
-    return data
-
-
-def read_form(request: Request, schema: Schema) -> str:
-    """A url-encoded form body (a webhook's), its fields checked by `schema`; returned as
-    the text sent, because its sender signed it as sent (the service verifies that)."""
-    if request.mimetype != FORM:
-        raise UnsupportedMediaType(
-            f"send the body as {FORM}", {"Content-Type": [f"must be {FORM}"]}
-        )
-    try:
-        text = (request.get_data(cache=True) or b"").decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("malformed form", {"_body": [f"not UTF-8: {exc}"]}) from exc
-    # A NUL, raw or percent-encoded, is named by the input gate in `load`.
-    load(schema, paynow.fields(paynow.parse(text)))
-    return text
-
-
-def read_query(request: Request, schema: Schema) -> dict[str, str]:
-    """The query string, checked by `schema`; returned as sent (services validate again)."""
-    query = request.args.to_dict()
-    load(schema, query)
-    return query
 
 
 def refuse_impossible_path_values(values: dict[str, Any]) -> None:
@@ -249,8 +220,8 @@ class ApiWsgiApp:
 
 
 class ApiWebServer(WebServer):
-    def get_wsgi_app(self) -> ApiWsgiApp:
-        return ApiWsgiApp(self)
+    def get_wsgi_app(self) -> Any:
+        return metrics.counting_statuses(ApiWsgiApp(self))
 
 
 class JsonRoute(HttpRequestHandler):
@@ -270,7 +241,6 @@ class JsonRoute(HttpRequestHandler):
         try:
             kwargs = dict(request.path_values)
             args = (request,)
-            self.check_signature(args, kwargs)
             event = Event()
             self.container.spawn_worker(
                 self,

@@ -1,8 +1,8 @@
 """`Idempotency-Key` on writes: a client that retries a POST/PATCH/DELETE after a timeout,
 with the same key, gets the first answer again instead of a second effect.
 
-The first request with a key claims it in Redis (SET NX, kept 24 hours) and, once
-answered, stores the answer there; a repeat gets that answer with
+The first request with a key claims it in Redis (SET NX) and, once answered, stores the
+answer there for 24 hours; a repeat gets that answer with
 `Idempotent-Replayed: true`, and a repeat while the first is still running gets 409.
 Keys are per signed-in caller (person or API key), method and path. A request that fails
 changed nothing (its transaction rolled back), so its key is released for a retry.
@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 KEEP_SECONDS = 24 * 3600
+# A claim outlives the longest the gateway waits for an answer (600 s), so a request still
+# running is never run twice; a claim left by a gateway that died mid-request frees itself
+# after it instead of refusing the client's retries for a day.
+PENDING_SECONDS = 15 * 60
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 _VALID_KEY = re.compile(KEY_PATTERN)
 _PENDING = b"pending"
@@ -50,7 +54,7 @@ class IdempotencyStore:
         ctx = context.current()
         slot = f"{self.namespace}:idem:{ctx.actor_type}:{ctx.actor_id}:{method}:{path}:{key}"
         try:
-            claimed = self.redis.set(slot, _PENDING, nx=True, ex=KEEP_SECONDS)
+            claimed = self.redis.set(slot, _PENDING, nx=True, ex=PENDING_SECONDS)
             stored = None if claimed else self.redis.get(slot)
         except redis.RedisError:
             log.warning("Idempotency-Key ignored: Redis unavailable", exc_info=True)

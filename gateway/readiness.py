@@ -9,8 +9,10 @@ from typing import Any
 
 import eventlet
 from kombu import Connection
+from nameko.exceptions import RemoteError
 
 from shared import dead_letters
+from shared.db import database_unavailable
 from shared.errors import Unavailable
 
 
@@ -30,6 +32,10 @@ def _probe(health_method: Any, timeout: float) -> str:
         return "ok"
     except eventlet.Timeout:
         return f"no answer within {timeout:g} s"
+    except RemoteError as exc:
+        if database_unavailable(exc.exc_type):
+            return f"database unavailable ({exc.exc_type})"
+        return f"failed: {exc.exc_type}"
     except Exception as exc:
         return f"failed: {type(exc).__name__}"
 

@@ -26,9 +26,10 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.access import Access
 from gateway.auth import RequestAuthenticator
-from gateway.http import FORM, JsonRoute, add_response_headers, read_form, read_json, read_query
+from gateway.http import JsonRoute, add_response_headers
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.idempotency import IdempotencyStore
+from gateway.request_input import FORM, read_form, read_json, read_query
 from gateway.usage import UsageRecorder, record_api_call
 from shared import context
 

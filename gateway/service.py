@@ -14,7 +14,7 @@ from gateway.usage import UsageRecorder
 from services.billing.events import BillingAccountReactivated, BillingAccountSuspended
 from services.identity.events import ApiKeyRevoked
 from services.metering.events import EventTypesChanged
-from shared.dependencies import CallContextProvider
+from shared.dependencies import CallContextProvider, Telemetry
 from shared.entrypoints import broadcast_handler
 
 
@@ -22,6 +22,7 @@ from shared.entrypoints import broadcast_handler
 class GatewayService:
     name = "gateway"
     call_context = CallContextProvider()
+    telemetry = Telemetry()
     auth = Authenticator()
     usage = UsageRecorder()
     idempotency = IdempotencyKeys()
@@ -42,11 +43,11 @@ class GatewayService:
 
     @broadcast_handler(BillingAccountSuspended)
     def refuse_suspended_organization(self, event: BillingAccountSuspended) -> None:
-        self.auth.note_suspension(event.organization_id, suspended=True)
+        self.auth.note_suspension(event.organization_id, True, event.occurred_at)
 
     @broadcast_handler(BillingAccountReactivated)
     def admit_reactivated_organization(self, event: BillingAccountReactivated) -> None:
-        self.auth.note_suspension(event.organization_id, suspended=False)
+        self.auth.note_suspension(event.organization_id, False, event.occurred_at)
 
     @broadcast_handler(EventTypesChanged)
     def forget_event_types(self, event: EventTypesChanged) -> None:

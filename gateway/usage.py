@@ -8,8 +8,10 @@ gateway crash can lose up to a second of them)."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from marshmallow import ValidationError
@@ -17,7 +19,12 @@ from nameko.amqp.publish import Publisher
 from nameko.extensions import DependencyProvider
 
 from services.metering.events import USAGE_EXCHANGE, USAGE_QUEUE, USAGE_ROUTING_KEY
-from services.metering.schemas import UsageEventInSchema
+from services.metering.schemas import (
+    FUTURE_TOLERANCE,
+    LATE_WINDOW,
+    MAX_QUANTITY,
+    UsageEventInSchema,
+)
 from shared import context, input_gate
 from shared.clock import utcnow
 from shared.dependencies import spawn_periodic
@@ -28,6 +35,14 @@ log = logging.getLogger(__name__)
 API_CALL = "api.call"
 API_CALL_FLUSH_SECONDS = 1.0
 EVENT_TYPES_CACHE_SECONDS = 30.0
+MAX_EVENT_TYPE = 64
+MAX_IDEMPOTENCY_KEY = 128
+
+_PLAIN_FIELDS = frozenset({"event_type", "quantity", "timestamp", "idempotency_key"})
+# A subset of the moments UsageEventInSchema reads (marshmallow's ISO-8601 with an offset).
+_PLAIN_MOMENT = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})"
+)
 
 
 class UsageRecorder(DependencyProvider):
@@ -126,6 +141,46 @@ def _fields_at_fault(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _plain_event(event: Any, now: datetime) -> dict[str, Any] | None:
+    """The event as it is published, if it is a plain one the schema would accept as it
+    is (no event_data; every field of the right type, within its bounds); else None, and
+    the schema decides, with its messages. Loading 1,000 events through marshmallow was
+    most of the gateway's time on a batch (docs/performance.md)."""
+    if type(event) is not dict or not event.keys() <= _PLAIN_FIELDS:
+        return None
+    event_type, key = event.get("event_type"), event.get("idempotency_key")
+    quantity = event.get("quantity", 1)
+    if not (
+        type(event_type) is str
+        and len(event_type) <= MAX_EVENT_TYPE
+        and type(key) is str
+        and 0 < len(key) <= MAX_IDEMPOTENCY_KEY
+        and type(quantity) is int
+        and 0 < quantity <= MAX_QUANTITY
+        and input_gate.text_problem(event_type) is None
+        and input_gate.text_problem(key) is None
+    ):
+        return None
+    timestamp = now
+    if "timestamp" in event:
+        given = event["timestamp"]
+        if type(given) is not str or not _PLAIN_MOMENT.fullmatch(given):
+            return None
+        try:
+            timestamp = datetime.fromisoformat(given)
+        except ValueError:  # a day or hour that does not exist
+            return None
+        if not now - LATE_WINDOW <= timestamp <= now + FUTURE_TOLERANCE:
+            return None
+    return {
+        "event_type": event_type,
+        "quantity": quantity,
+        "timestamp": timestamp.isoformat(),
+        "event_data": None,
+        "idempotency_key": key,
+    }
+
+
 def accept_usage(
     recorder: UsageRecorder, body: dict[str, Any], known_types: frozenset[str]
 ) -> dict[str, Any]:
@@ -136,7 +191,19 @@ def accept_usage(
     schema = UsageEventInSchema()
     results: list[dict[str, Any]] = []
     accepted: list[dict[str, Any]] = []
+    now = utcnow()
     for index, event in enumerate(events):
+        plain = _plain_event(event, now)
+        if (
+            plain is not None
+            and plain["event_type"] in known_types
+            and plain["event_type"] != API_CALL
+        ):
+            accepted.append(plain)
+            results.append(
+                {"index": index, "status": "accepted", "idempotency_key": plain["idempotency_key"]}
+            )
+            continue
         key = _echoable_key(event)
         try:
             _refuse_unstorable(event)

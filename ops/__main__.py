@@ -3,12 +3,18 @@
 up                 create databases, migrate, seed, start everything, wait until ready
 down               stop everything
 start|stop|restart|kill COMPONENT
-status             which components run, their pids and logs
+status             which components run, their pids and logs; per service, what waits
 migrate [SERVICE]  apply migrations (all services by default)
 seed               staff admin user and default settings (idempotent)
 env                every environment variable the suite reads
 dead-letters ...   parked messages: list, show, replay, drop (see `dead-letters -h`)
 audit verify       walk the audit hash chains (`--service S`: one); exit 1 if one is broken
+billing run|runs   start a month's billing run and watch it (`--period YYYY-MM`); list runs
+health [SERVICE]   ask services for their health RPC; exit 1 unless all answer
+queues [SERVICE]   every queue the services consume: messages waiting, consumers
+staff create EMAIL a CVT staff user (idempotent)
+paynow rotate-key  a new Paynow integration key, then restart payments and the simulator
+usage backfill F   usage events from a CSV or JSON-lines file, through metering's queue
 """
 
 from __future__ import annotations
@@ -17,10 +23,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from ops import audit, database, dead_letters, processes
+from kombu.exceptions import OperationalError
+
+from ops import (
+    audit,
+    backfill,
+    billing,
+    database,
+    dead_letters,
+    health,
+    paynow,
+    processes,
+    queues,
+    staff,
+)
 from ops.seed import seed
 from ops.table import format_table
 from shared import config, migrations
+from shared.context import SigningKeyMissing
 
 
 def supervisor() -> processes.Supervisor:
@@ -37,7 +57,7 @@ def cmd_up(_: argparse.Namespace) -> None:
     sup.start_all()
     print(f"starting {len(processes.COMPONENTS)} processes; waiting for /v1/ready ...")
     body = sup.wait_ready()
-    print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
+    print(format_table(processes.STATUS_HEADERS, sup.status_rows()))
     print(format_table(["service", "health"], sorted(body["services"].items())))
     print(f"\ngateway: {sup.gateway_url}   (docs: {sup.gateway_url}/v1/docs)")
 
@@ -50,13 +70,18 @@ def cmd_down(_: argparse.Namespace) -> None:
 
 def cmd_status(_: argparse.Namespace) -> None:
     sup = supervisor()
-    print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
+    print(format_table(processes.STATUS_HEADERS, sup.status_rows()))
     ok, body = sup.ready()
     print(f"\n/v1/ready: {'ready' if ok else body.get('error', {}).get('message', body)}")
-    if ok:
-        parked = sorted(body.get("dead_letters", {}).items())
-        print()
-        print(format_table(["service", "dead letters (python -m ops dead-letters)"], parked))
+    # From the broker itself, so a service that is down still shows what waits for it.
+    try:
+        found = queues.depths(config.AMQP_URI.get(), config.SERVICES)
+    except (OSError, OperationalError) as exc:
+        print(f"\nqueues: broker unreachable: {exc}")
+        return
+    print()
+    print(format_table(queues.SUMMARY_HEADERS, queues.summary_rows(found)))
+    print("\n(python -m ops queues: every queue; python -m ops dead-letters: what is parked)")
 
 
 def cmd_component(args: argparse.Namespace) -> None:
@@ -70,7 +95,7 @@ def cmd_component(args: argparse.Namespace) -> None:
         print(f"{args.component}: pid {pid}", flush=True)
         if (address := sup.wait_listening(args.component)) is not None:
             print(f"{args.component}: listening on {address}")
-    print(format_table(["component", "state", "pid", "log"], sup.status_rows()))
+    print(format_table(processes.STATUS_HEADERS, sup.status_rows()))
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -110,11 +135,14 @@ def main(argv: list[str]) -> int:
     commands.add_parser("env").set_defaults(run=cmd_env)
     dead_letters.register(commands)
     audit.register(commands)
+    billing.register(commands)
+    for module in (health, queues, staff, paynow, backfill):
+        module.register(commands)
     args = parser.parse_args(argv)
     try:
         # A command that finds something wrong (a broken audit chain) says so in its status.
         status = args.run(args)
-    except processes.SupervisorError as exc:
+    except (processes.SupervisorError, SigningKeyMissing) as exc:
         # On stdout, with the command's other output: `make` targets and scripts that keep
         # stdout show it where the user looks; the exit status says it failed.
         print(f"error: {exc}", flush=True)

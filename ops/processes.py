@@ -31,6 +31,9 @@ MODULES = {component: ["shared.launcher", component] for component in COMPONENTS
     "mailsink": ["ops.mailsink"],
     "paynow-simulator": ["paynow_simulator"],
 }
+# The processes that serve Prometheus metrics. On one machine they cannot share a port:
+# the n-th of them gets METRICS_PORT + n.
+METERED: tuple[str, ...] = (*config.SERVICES, "gateway")
 
 
 # Where `make up` keeps the call-context signing key it made, when the environment sets none.
@@ -41,6 +44,9 @@ PAYNOW_INTEGRATION_FILE = "paynow-integration"
 # How long `start` waits for another listener on the component's address to go away.
 PORT_RELEASE_SECONDS = 5.0
 EXEC_SECONDS = 10.0
+
+
+STATUS_HEADERS = ("component", "state", "pid", "log", "metrics")
 
 
 class SupervisorError(RuntimeError):
@@ -57,6 +63,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> int:
+    """The first of `count` consecutive ports nothing listens on now."""
+    while True:
+        first = free_port(host)
+        if first + count <= 65536 and all(
+            port_is_free(f"{host}:{port}") for port in range(first, first + count)
+        ):
+            return first
 
 
 def port_is_free(address: str) -> bool:
@@ -128,6 +144,15 @@ def local_signing_key(var_dir: Path) -> str:
     return local_secret(var_dir / SIGNING_KEY_FILE, lambda: secrets.token_urlsafe(32))
 
 
+def adopt_local_signing_key(var_dir: Path) -> None:
+    """For admin commands that call or message the services (health, usage backfill):
+    without CONTEXT_SIGNING_KEY in the environment, use the key `make up` keeps, if any."""
+    name = config.CONTEXT_SIGNING_KEY.name
+    kept = var_dir / SIGNING_KEY_FILE
+    if not os.environ.get(name) and kept.exists():
+        os.environ[name] = kept.read_text().strip()
+
+
 def local_paynow_integration(var_dir: Path) -> tuple[str, str]:
     """An integration id and key for the simulator, shaped like Paynow's (a number and
     a GUID)."""
@@ -169,6 +194,17 @@ class Supervisor:
     def gateway_address(self) -> str:
         return self.setting(config.GATEWAY_ADDRESS)
 
+    def metrics_port(self, component: str) -> int | None:
+        """Where the component serves /metrics (None: it does not, or METRICS_PORT=0)."""
+        base = int(self.setting(config.METRICS_PORT))
+        if component not in METERED or base == 0:
+            return None
+        return base + METERED.index(component)
+
+    def component_env(self, component: str) -> dict[str, str]:
+        port = self.metrics_port(component)
+        return self.env if port is None else self.env | {config.METRICS_PORT.name: str(port)}
+
     def listen_address(self, component: str) -> str | None:
         if component == "gateway":
             return self.gateway_address
@@ -206,7 +242,7 @@ class Supervisor:
             process = subprocess.Popen(
                 [self.python, "-m", *MODULES[component]],
                 cwd=ROOT,
-                env=self.env,
+                env=self.component_env(component),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -354,7 +390,12 @@ class Supervisor:
         except DeadlineExceeded as exc:
             raise SupervisorError(f"{exc}; last answer: {last}") from exc
 
-    def status_rows(self) -> list[tuple[str, str, str, str]]:
+    def metrics_url(self, component: str) -> str | None:
+        port = self.metrics_port(component)
+        return None if port is None else f"http://127.0.0.1:{port}/metrics"
+
+    def status_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """One row per component, as STATUS_HEADERS name them."""
         rows = []
         for component in COMPONENTS:
             pid = self.pid(component)
@@ -364,6 +405,7 @@ class Supervisor:
                     "running" if pid else "stopped",
                     str(pid or "-"),
                     str(self.log_file(component)),
+                    self.metrics_url(component) or "-",
                 )
             )
         return rows

@@ -52,11 +52,41 @@ DB_POOL_SIZE = Setting(
     "DB_POOL_SIZE", "5", "Database connections each process keeps open (up to twice that busy)"
 )
 LOG_LEVEL = Setting("LOG_LEVEL", "INFO", "Python log level of every process")
+LOG_FORMAT = Setting(
+    "LOG_FORMAT",
+    "text",
+    "text: readable lines; json: one JSON object a line (service, entrypoint, request id, "
+    "organization, actor, level, message, exception) for a log collector",
+)
+METRICS_PORT = Setting(
+    "METRICS_PORT",
+    "9100",
+    "Port each process serves Prometheus metrics on (/metrics, all interfaces); 0 = off. "
+    "`python -m ops` runs everything on one machine, so it gives each service and the "
+    "gateway a port of its own from here up (`python -m ops status` lists them)",
+)
+OTEL_EXPORTER_OTLP_ENDPOINT = Setting(
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "",
+    "OpenTelemetry collector base URL (OTLP/HTTP; spans go to <url>/v1/traces); empty = "
+    "no tracing. The SDK's other OTEL_* variables (sampler, headers) apply",
+)
 MIGRATE_ON_START = Setting(
     "MIGRATE_ON_START", "true", "Apply the service's migrations when its process starts"
 )
 OUTBOX_INTERVAL_SECONDS = Setting(
     "OUTBOX_INTERVAL_SECONDS", "1.0", "How often each service re-sends unpublished events"
+)
+BILLING_RUN_BATCH_SIZE = Setting(
+    "BILLING_RUN_BATCH_SIZE", "100", "Billing accounts a billing-run batch claims and invoices"
+)
+BILLING_RUN_WORKERS = Setting(
+    "BILLING_RUN_WORKERS", "2", "Batches each billing process works on at once in a billing run"
+)
+BILLING_RUN_POLL_SECONDS = Setting(
+    "BILLING_RUN_POLL_SECONDS",
+    "5",
+    "How often each billing process looks for unfinished billing runs to join or resume",
 )
 RETRY_DELAYS_SECONDS = Setting(
     "RETRY_DELAYS_SECONDS",

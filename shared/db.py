@@ -46,6 +46,15 @@ TYPE_ANNOTATION_MAP: dict[Any, Any] = {
 
 CUID_LENGTH = 25
 
+# How a database that is down, restarting or refusing connections fails (SQLAlchemy's names
+# for psycopg2's errors), as the error's type reaches an RPC caller: trying again later may
+# succeed, so callers answer 503, not 500.
+UNAVAILABLE_ERRORS = frozenset({"OperationalError", "InterfaceError"})
+
+
+def database_unavailable(exc_type: str) -> bool:
+    return exc_type in UNAVAILABLE_ERRORS
+
 
 def make_engine(url: str, **options: Any) -> Engine:
     """Every connection speaks UTC, so date_trunc, date() and returned timestamps never

@@ -7,9 +7,10 @@ publisher-confirmed), the original is acknowledged and the copy waits:
 - in a retry queue `<queue>.retry.<ms>ms`: a queue with a fixed TTL whose expired messages
   RabbitMQ dead-letters back to `<queue>` — one queue per pause, so a long pause never holds
   up a short one; the pauses grow (`RETRY_DELAYS_SECONDS`);
-- after the last pause, or at once when retrying cannot help (a `DomainError`: the message
-  itself is at fault), in the service's dead-letter queue `<service>.dead-letters`, with the
-  original queue, the error and the attempt count in its headers. Nobody consumes that queue:
+- after the last pause, or at once when retrying cannot help (a `DomainError` other than
+  `Unavailable`: the message itself is at fault), in the service's dead-letter queue
+  `<service>.dead-letters`, with the original queue, the error and the attempt count in its
+  headers. Nobody consumes that queue:
   a parked message waits for a person (`python -m ops dead-letters`) and blocks nothing.
 
 The copy keeps the body byte for byte and every header (nameko's context data included), so
@@ -31,7 +32,7 @@ from kombu.message import Message
 
 from shared import config
 from shared.clock import utcnow
-from shared.errors import DomainError
+from shared.errors import DomainError, Unavailable
 from shared.ids import cuid
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,11 @@ class Decision:
 
 def decide(exc: BaseException, attempts_before: int, delays: list[float]) -> Decision:
     """A refusal of the message itself is parked at once; anything else is retried after
-    each pause in turn, then parked."""
+    each pause in turn, then parked. `Unavailable` is no refusal: a service, the broker or
+    a database was away, and may be back by the next attempt."""
     attempts = attempts_before + 1
-    if isinstance(exc, DomainError) or attempts > len(delays):
+    refused = isinstance(exc, DomainError) and not isinstance(exc, Unavailable)
+    if refused or attempts > len(delays):
         return Decision(attempts, None)
     return Decision(attempts, delays[attempts - 1])
 

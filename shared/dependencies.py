@@ -4,6 +4,7 @@ code below them only sees a `UnitOfWork` and a `CallContext`."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,13 +14,15 @@ from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
 from nameko.timer import Timer
+from nameko.web.handlers import HttpRequestHandler
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from shared import config, context, migrations
+from shared import config, context, dead_letters, logs, metrics, migrations, tracing
 from shared.db import StandardTables, make_engine
-from shared.errors import Unauthorized
+from shared.errors import DomainError, Unauthorized
 from shared.outbox import OutboxRelay
 from shared.unit_of_work import UnitOfWork
 
@@ -28,15 +31,83 @@ log = logging.getLogger(__name__)
 
 def replace_context_data(worker_ctx: Any, ctx: context.CallContext) -> None:
     """Make `ctx` the worker's context data, whole: a key left over from the previous
-    context would no longer match the signature."""
+    context would no longer match the signature. What travels beside the call context
+    (nameko's call-id stack, the trace context) stays."""
     for key in list(worker_ctx.data):
-        if key != "call_id_stack":
+        if key not in _BESIDE_THE_CALL_CONTEXT:
             del worker_ctx.data[key]
     worker_ctx.data.update(ctx.to_context_data())
 
 
+_BESIDE_THE_CALL_CONTEXT = frozenset({"call_id_stack", *tracing.CARRIER_KEYS})
+
+
 def _entrypoint_name(worker_ctx: Any) -> str:
     return f"{worker_ctx.service_name}.{worker_ctx.entrypoint.method_name}"
+
+
+class Telemetry(DependencyProvider):
+    """Around every worker: the entrypoint's metrics (calls by outcome, latency, errors),
+    its span when tracing is on (child of the caller's, carried on in the worker's context
+    data to the RPC calls it makes), and its name for log lines."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # worker context -> (when its setup ran, its span if traced)
+        self._workers: dict[Any, tuple[float, tracing.Started | None]] = {}
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        name = _entrypoint_name(worker_ctx)
+        logs.bind_entrypoint(name)
+        traced = None
+        if tracing.enabled():
+            # An exception here would stop the whole container: a trace is not worth it.
+            try:
+                traced = self._start_span(worker_ctx, name)
+            except Exception:
+                log.warning("no span for %s", name, exc_info=True)
+        self._workers[worker_ctx] = (time.perf_counter(), traced)
+
+    @staticmethod
+    def _start_span(worker_ctx: Any, name: str) -> tracing.Started | None:
+        entrypoint = worker_ctx.entrypoint
+        if isinstance(entrypoint, HttpRequestHandler):
+            traced = tracing.start_span(
+                f"{entrypoint.method} {entrypoint.url}",
+                SpanKind.SERVER,
+                worker_ctx.args[0].headers,
+                {"http.request.method": entrypoint.method, "http.route": entrypoint.url},
+                http_headers=True,
+            )
+        else:
+            kind = SpanKind.CONSUMER if isinstance(entrypoint, Consumer) else SpanKind.SERVER
+            traced = tracing.start_span(name, kind, worker_ctx.data)
+        tracing.carry(worker_ctx.data)
+        return traced
+
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        started, traced = self._workers.get(worker_ctx, (None, None))
+        service, method = worker_ctx.service_name, worker_ctx.entrypoint.method_name
+        exc = exc_info[1] if exc_info else None
+        if exc is None:
+            outcome = metrics.OK
+        elif isinstance(exc, DomainError):
+            outcome = metrics.REFUSED
+        else:
+            outcome = metrics.ERROR
+            metrics.ENTRYPOINT_ERRORS.labels(service, method, type(exc).__name__).inc()
+        series = metrics.entrypoint_series(service, method)
+        series.calls[outcome].inc()
+        if started is not None:
+            series.seconds.observe(time.perf_counter() - started)
+        if traced is not None and exc is not None:
+            tracing.fail_span(traced, exc, expected=outcome == metrics.REFUSED)
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        _, traced = self._workers.pop(worker_ctx, (None, None))
+        if traced is not None:
+            tracing.end_span(traced)
+        logs.bind_entrypoint(None)
 
 
 class CallContextProvider(DependencyProvider):
@@ -207,8 +278,16 @@ class Database(DependencyProvider):
         self._relay_thread = spawn_periodic(
             self.container, interval, self.relay.drain, "outbox relay"
         )
+        metrics.watch_service(
+            self.service, metrics.ServiceState(self.relay.backlog, self._parked_messages)
+        )
+
+    def _parked_messages(self) -> int:
+        amqp_uri = str(self.container.config["AMQP_URI"])
+        return dead_letters.count(amqp_uri, (self.service,))[self.service]
 
     def stop(self) -> None:
+        metrics.unwatch_service(self.service)
         if self._relay_thread is not None:
             self._relay_thread.kill()
         self.engine.dispose()

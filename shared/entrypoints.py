@@ -21,8 +21,8 @@ from nameko.events import BROADCAST, SERVICE_POOL, EventHandler
 from nameko.messaging import Consumer
 from nameko.rpc import rpc
 
-from shared import audit, dead_letters
-from shared.dependencies import CallContextProvider
+from shared import audit, dead_letters, metrics, settings
+from shared.dependencies import CallContextProvider, Telemetry
 from shared.errors import DomainError
 from shared.events import Event
 
@@ -61,6 +61,8 @@ class _RetriesThenParks:
             eventlet.sleep(REQUEUE_DELAY_SECONDS)
             self.queue_consumer.requeue_message(message)
             return
+        counter = metrics.MESSAGES_PARKED if decision.parked else metrics.MESSAGES_RETRIED
+        counter.labels(self.container.service_name, self.queue.name).inc()
         if decision.parked:
             log.warning(
                 "parked %s message as a dead letter after %d attempt(s): %s",
@@ -133,11 +135,14 @@ def queue_consumer(queue: Queue) -> Callable[[Callable], Callable]:
 
 
 class ServiceBase:
-    """Entrypoints every service has. Subclasses set `name` and a `db` Database."""
+    """Entrypoints every service has. Subclasses set `name`, a `db` Database and, if it
+    reads any settings from its table, `declared_settings` (`shared.settings`)."""
 
     name: str
     call_context = CallContextProvider()
+    telemetry = Telemetry()
     db: Any
+    declared_settings: settings.ServiceSettings | None = None
 
     @rpc
     def health(self) -> dict[str, str]:
@@ -150,3 +155,19 @@ class ServiceBase:
         an organization's OWNER/ADMIN (VIEW_AUDIT) that organization's."""
         with self.db.transaction() as uow:
             return audit.trail(uow.session, uow.tables.audit_log, self.name, query)
+
+    @rpc
+    def system_settings(self) -> dict[str, Any]:
+        """Staff: this service's settings (ServiceSettingsSchema), secret ones unshown."""
+        with self.db.transaction() as uow:
+            return settings.dump(self._declared_settings().listing(uow))
+
+    @rpc
+    def change_system_settings(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Staff: {key: value} (null: back to the default), checked against the
+        declaration and audited; answers as `system_settings`."""
+        with self.db.transaction() as uow:
+            return settings.dump(self._declared_settings().change(uow, data))
+
+    def _declared_settings(self) -> settings.ServiceSettings:
+        return self.declared_settings or settings.ServiceSettings(self.name, ())

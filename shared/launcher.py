@@ -15,7 +15,7 @@ import sys  # noqa: E402
 
 from nameko.cli.run import run  # noqa: E402
 
-from shared import config, context, logs  # noqa: E402
+from shared import config, context, logs, metrics, tracing  # noqa: E402
 
 COMPONENTS = {name: f"services.{name}.service" for name in config.SERVICES} | {
     "gateway": "gateway.service"
@@ -39,6 +39,8 @@ def main(argv: list[str]) -> None:
     except context.SigningKeyMissing as exc:
         raise SystemExit(f"{component}: {exc}") from None
     logs.configure(component)
+    metrics.serve(component)
+    tracing.configure(component)
     run([service_class(component)], config.nameko_config())
 
 

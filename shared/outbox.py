@@ -13,7 +13,7 @@ from typing import Any
 
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.clock import utcnow
@@ -61,6 +61,15 @@ class OutboxRelay:
         if rows:
             log.debug("published %d event(s)", len(rows))
         return len(rows)
+
+    def backlog(self) -> tuple[int, float | None]:
+        """Rows not yet published, and the age in seconds of the oldest (None if none);
+        read through the partial index on unpublished rows."""
+        model = self._model
+        query = select(func.count(), func.min(model.created_at)).where(model.published_at.is_(None))
+        with self._session_factory() as session:
+            count, oldest = session.execute(query).one()
+        return count, (utcnow() - oldest).total_seconds() if oldest is not None else None
 
     def drain(self) -> int:
         total = 0

@@ -30,7 +30,7 @@ from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from shared import audit as audit_chain
-from shared import context
+from shared import context, metrics, tracing
 from shared.clock import utcnow
 from shared.db import StandardTables
 from shared.errors import ValidationFailed
@@ -81,7 +81,7 @@ class UnitOfWork:
         self._session_factory = session_factory
         self.tables = tables
         self._after_commit = after_commit
-        self._emitted: list[str] = []
+        self._emitted: list[Event] = []
         self._audited: list[Any] = []
         self.session: Session
 
@@ -113,10 +113,12 @@ class UnitOfWork:
             self.session.close()
         if exc is not None and caused_by_data(exc):
             raise refused_data(exc) from exc
+        if exc_type is None and self._emitted:
+            metrics.count_committed(self._emitted)
         if exc_type is None and self._emitted and self._after_commit is not None:
             # Fast path only: if this fails the relay loop publishes the rows later.
             try:
-                self._after_commit(self._emitted)
+                self._after_commit([event.event_id for event in self._emitted])
             except Exception:
                 log.warning(
                     "publishing %d event(s) deferred to the outbox relay",
@@ -162,7 +164,8 @@ class UnitOfWork:
         if event.source != service:
             # It would go out on another service's exchange, where nobody listens for it.
             raise TypeError(f"{service} cannot publish {event.source}'s {event.event_type}")
-        headers = context.current().to_headers()
+        # The span that emitted the event becomes its handlers' parent (tracing on).
+        headers = context.current().to_headers() | tracing.message_headers()
         self.session.add(
             self.tables.outbox_message(
                 id=event.event_id,
@@ -171,7 +174,7 @@ class UnitOfWork:
                 headers=headers,
             )
         )
-        self._emitted.append(event.event_id)
+        self._emitted.append(event)
         return event.event_id
 
 

@@ -9,6 +9,7 @@ and its own Redis key prefix, so runs never see each other's data.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.parse
@@ -55,6 +56,23 @@ class RunEnvironment:
             config.REDIS_URL.name: self.redis_url,
             config.REDIS_NAMESPACE.name: self.redis_namespace,
         }
+
+
+@contextmanager
+def exported(environment: RunEnvironment) -> Iterator[None]:
+    """`environment` in os.environ while the block runs (for code that reads its settings
+    there: migrations, the seed), as it was before afterwards."""
+    values = environment.as_env()
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _postgres_error(server: URL) -> str | None:
@@ -242,6 +260,14 @@ def _run_on(
         admin.dispose()
         if delete_vhost is not None:
             delete_vhost(vhost)
+
+
+@contextmanager
+def run_environment_on(server_url: str, amqp_uri: str, redis_url: str) -> Iterator[RunEnvironment]:
+    """A fresh database on the PostgreSQL server of `server_url`, beside a broker (its
+    vhost included) already private to this run."""
+    with _run_on(make_url(server_url), amqp_uri, redis_url, make_vhost=False) as env:
+        yield env
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from gateway.routes import (
     operations,
     organizations,
     payments,
+    settings,
     staff,
     support,
     terminals,
@@ -34,6 +35,7 @@ AREAS = (
     support,
     audit,
     emails,
+    settings,
     staff,
 )
 ROUTES: tuple[Route, ...] = tuple(route for area in AREAS for route in area.routes)

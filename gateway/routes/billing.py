@@ -9,6 +9,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from gateway.access import STAFF, members_who_may
+from gateway.http import json_response
 from gateway.pages import invoice_html
 from gateway.routing import HTML, STAFF_TAGS, Gateway, RouteTable
 from services.billing import schemas as billing
@@ -16,7 +17,7 @@ from shared.authorization import VIEW_BILLING, VIEW_SERVICES
 from shared.rpc import call
 from shared.schemas import PageQuerySchema
 
-# A billing run invoices every organization in one call.
+# An overdue run moves every overdue account along in one call.
 LONG_RUN_TIMEOUT = 600.0
 
 routes = RouteTable("billing")
@@ -182,14 +183,42 @@ def update_service(gateway: Gateway, request: Request, service_id: str, body: di
 @routes.add(
     "POST",
     "/v1/admin/billing-runs",
-    summary="Invoice every organization for a month (idempotent)",
+    summary="Start invoicing every organization for a month: a job, answered at once with "
+    "its id (Location); a month with a run under way answers that run",
     access=STAFF,
     request=billing.BillingRunSchema,
-    response=billing.BillingRunResultSchema,
+    response=billing.BillingRunJobSchema,
+    status=202,
     tags=STAFF_TAGS,
 )
-def run_billing(gateway: Gateway, request: Request, body: dict[str, Any]) -> dict[str, Any]:
-    return {"rows": call(gateway.billing.run_billing, body, timeout=LONG_RUN_TIMEOUT)}
+def start_billing_run(gateway: Gateway, request: Request, body: dict[str, Any]) -> Response:
+    run = call(gateway.billing.start_billing_run, body)["run"]
+    return json_response(202, run, {"Location": f"/v1/admin/billing-runs/{run['id']}"})
+
+
+@routes.add(
+    "GET",
+    "/v1/admin/billing-runs",
+    summary="Billing runs, newest first",
+    access=STAFF,
+    query=PageQuerySchema,
+    response=billing.BillingRunPageSchema,
+    tags=STAFF_TAGS,
+)
+def list_billing_runs(gateway: Gateway, request: Request, query: dict) -> dict[str, Any]:
+    return call(gateway.billing.list_billing_runs, query)
+
+
+@routes.add(
+    "GET",
+    "/v1/admin/billing-runs/<run_id>",
+    summary="A billing run's progress: done of total, failures, status and times",
+    access=STAFF,
+    response=billing.BillingRunDetailSchema,
+    tags=STAFF_TAGS,
+)
+def get_billing_run(gateway: Gateway, request: Request, run_id: str) -> dict[str, Any]:
+    return call(gateway.billing.get_billing_run, run_id)
 
 
 @routes.add(

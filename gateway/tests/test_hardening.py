@@ -18,14 +18,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import (
-    ApiWsgiApp,
-    call_context_of,
-    json_response,
-    read_json,
-    response_for_exception,
-)
+from gateway.http import ApiWsgiApp, call_context_of, json_response, response_for_exception
 from gateway.pages import DOCS_PAGE, content_security_policy
+from gateway.request_input import read_json
 from gateway.usage import accept_usage
 from services.metering.schemas import UsageBatchSchema
 from shared import errors, input_gate

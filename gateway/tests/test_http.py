@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import eventlet
 import pytest
 from nameko.exceptions import RemoteError, UnknownService
 from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from gateway.http import (
-    FORM,
-    ApiWsgiApp,
-    json_response,
-    read_form,
-    read_json,
-    request_id_of,
-    response_for_exception,
-)
+from gateway.http import ApiWsgiApp, json_response, request_id_of, response_for_exception
+from gateway.request_input import FORM, read_form, read_json
 from gateway.schemas import PaynowStatusPostSchema
 from services.identity.schemas import OrganizationCreateSchema
 from shared import errors
@@ -99,8 +93,17 @@ def test_exceptions_map_to_one_error_shape(exc: Exception, status: int, code: st
     assert "Traceback" not in response.get_data(as_text=True)
 
 
-def test_unavailable_says_when_to_retry() -> None:
-    assert response_for_exception(errors.Unavailable("down"), "r").headers["Retry-After"] == "5"
+@pytest.mark.parametrize(
+    "exc",
+    [
+        errors.Unavailable("down"),
+        UnknownService("billing"),
+        eventlet.Timeout(),
+    ],
+)
+def test_unavailable_says_when_to_retry(exc: BaseException) -> None:
+    response = response_for_exception(exc, "r")
+    assert (response.status_code, response.headers["Retry-After"]) == (503, "5")
 
 
 def make_request(body: bytes, content_type: str = "application/json") -> Request:

@@ -99,6 +99,7 @@ def test_every_list_that_can_grow_is_paged() -> None:
         "/v1/admin/organizations",
         "/v1/admin/users",
         "/v1/admin/event-types",
+        "/v1/admin/billing-runs",
     }
 
 
@@ -153,14 +154,15 @@ def test_the_usage_body_is_one_event_or_a_batch_of_them() -> None:
     assert batch["properties"]["events"]["maxItems"] == 1000
 
 
-def test_run_results_are_typed_rows() -> None:
-    billing = success_schema("POST", "/v1/admin/billing-runs")
-    row = component(billing["properties"]["rows"]["items"])
-    assert row["properties"]["result"]["enum"] == [
-        "invoiced",
-        "already invoiced",
-        "nothing to bill",
-    ]
+def test_a_billing_run_is_a_job_and_an_overdue_run_typed_rows() -> None:
+    responses = operation("POST", "/v1/admin/billing-runs")["responses"]
+    assert [status for status in responses if status.startswith("2")] == ["202"]
+    job = success_schema("POST", "/v1/admin/billing-runs")
+    assert job["properties"]["status"]["enum"] == ["QUEUED", "RUNNING", "COMPLETED", "FAILED"]
+    assert {"id", "total", "done", "failed"} <= set(job["required"])
+    progress = success_schema("GET", "/v1/admin/billing-runs/{run_id}")
+    failure = component(progress["properties"]["failures"]["items"])
+    assert set(failure["properties"]) == {"billing_account_id", "organization_id", "error"}
     overdue = success_schema("POST", "/v1/admin/overdue-runs")
     row = component(overdue["properties"]["rows"]["items"])
     assert set(row["properties"]) == {"organization_id", "status"}

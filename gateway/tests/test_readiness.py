@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import eventlet
 import pytest
+from nameko.exceptions import RemoteError
 
 from gateway import readiness
 from shared.errors import Unavailable
@@ -21,6 +22,9 @@ class FakeHealth:
             eventlet.sleep(10)
         if self.behaviour == "fail":
             raise RuntimeError("db down")
+        if self.behaviour == "no database":
+            # How a service's health RPC fails while its PostgreSQL is down.
+            raise RemoteError("OperationalError", "connection refused")
         return {"status": "ok"}
 
 
@@ -53,3 +57,13 @@ def test_not_ready_without_a_broker() -> None:
     with pytest.raises(Unavailable) as caught:
         readiness.check_ready("amqp://guest:guest@127.0.0.1:1/", {"a": FakeHealth("ok")}, 0.5)
     assert caught.value.fields == {"broker": ["down"]}
+
+
+def test_not_ready_says_which_services_lost_their_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(readiness, "broker_reachable", lambda uri, timeout: True)
+    methods = {"ok": FakeHealth("ok"), "billing": FakeHealth("no database")}
+    with pytest.raises(Unavailable) as caught:
+        readiness.check_ready("amqp://x", methods, 0.2)
+    assert caught.value.fields == {"billing": ["database unavailable (OperationalError)"]}

@@ -133,3 +133,15 @@ class BillingAccountReactivated(AccountStatusChanged):
     """Everything overdue is paid: the account and its services are active again."""
 
     event_type = "billing_account.reactivated"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BillingRunStarted(BillingEvent):
+    """Staff (or the hourly schedule) started a billing run: the billing instance that
+    gets this starts working on it at once; the others join it at their next poll."""
+
+    event_type = "billing_run.started"
+
+    run_id: str
+    period: str
+    total: int

@@ -1,4 +1,4 @@
-"""Monthly invoices: a run per period, one invoice per billing account, finalized at once.
+"""Monthly invoices: one invoice per billing account and period, finalized at once.
 
 Money rules: every amount is integer cents; a service's monthly fee is prorated by days
 (`fee x days billed / days in the month`), usage is `max(0, quantity - included) x unit
@@ -8,8 +8,9 @@ it was cancelled or suspended (exclusive), within the period, in UTC days.
 
 Crash safety: the draft invoice is committed first (one per account and period: a unique
 constraint), usage is claimed for it from metering (idempotent per invoice), and the
-lines, number and totals are written in one final transaction. A run repeated, or run by
-two billing instances at once, creates nothing twice.
+lines, number and totals are written in one final transaction. Billing every account for
+a month is a job (`billing_runs`), which does the same in batches; repeated, or worked on
+by several billing instances at once, it creates nothing twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, not_, or_, select
+from sqlalchemy import and_, delete, not_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from services.billing import settings
@@ -39,7 +40,6 @@ from services.billing.models import (
     Service,
 )
 from services.billing.schemas import (
-    BillingRunSchema,
     InvoiceAdminQuerySchema,
     InvoiceDetailSchema,
     InvoiceQuerySchema,
@@ -150,42 +150,6 @@ def tax_on(subtotal: int, basis_points: int) -> int:
     return round_cents(Decimal(subtotal) * basis_points / 10_000)
 
 
-def run_billing(
-    store: Transactions, data: dict[str, Any], claim_usage: ClaimUsage, release_usage: ReleaseUsage
-) -> list[dict[str, Any]]:
-    """Invoice every billing account for a month; returns one row per account."""
-    with store.transaction() as uow:
-        require_staff()
-        period = Period.month(load(BillingRunSchema(), data)["period"])
-        # A closed account's months before the one it closed in may still be owed; that
-        # month was its final invoice, and nothing after it is billed.
-        accounts = uow.session.execute(
-            select(BillingAccount.id, BillingAccount.organization_id)
-            .where(
-                or_(
-                    BillingAccount.closed_at.is_(None),
-                    BillingAccount.closed_at >= period.end,
-                )
-            )
-            .order_by(BillingAccount.id)
-        ).all()
-    report = []
-    for index, (account_id, organization_id) in enumerate(accounts, start=1):
-        outcome = invoice_account(
-            store, account_id, organization_id, period, claim_usage, release_usage
-        )
-        report.append({"organization_id": organization_id, **outcome})
-        log.info(
-            "billing run %s: %d/%d accounts (%s: %s)",
-            period.label,
-            index,
-            len(accounts),
-            organization_id,
-            outcome["result"],
-        )
-    return report
-
-
 def invoice_account(
     store: Transactions,
     account_id: str,
@@ -228,7 +192,7 @@ def invoice_account(
         # Locked before the services are read: a closing (organization deleted) is either
         # all seen here or waited for.
         account = uow.session.get(BillingAccount, account_id, with_for_update=True)
-        period = _within_account_life(period, account.closed_at)
+        period = within_account_life(period, account.closed_at)
         if period is not None:
             invoice.period_end = period.end
             services = uow.session.scalars(
@@ -245,7 +209,8 @@ def invoice_account(
             nothing_to_bill = True
         else:
             nothing_to_bill = False
-            _finalize(uow, invoice, lines)
+            finalize_invoices(uow, [Draft(invoice, account, lines)], InvoiceTerms.current(uow))
+            announce(uow, invoice, account)
             number = invoice.invoice_number
     if nothing_to_bill:
         release_usage(invoice_id)
@@ -257,7 +222,7 @@ def invoice_account(
     return {"result": "invoiced", "invoice_number": number}
 
 
-def _within_account_life(period: Period, closed_at: datetime | None) -> Period | None:
+def within_account_life(period: Period, closed_at: datetime | None) -> Period | None:
     """The part of `period` the account was open: all of it, up to its closing in the
     month it closed, None after."""
     if closed_at is None or period.end <= closed_at:
@@ -286,63 +251,111 @@ def final_invoice(
     return invoice_account(store, account_id, organization_id, period, claim_usage, release_usage)
 
 
-def _next_number(uow: UnitOfWork, year: int) -> str:
+def next_numbers(uow: UnitOfWork, year: int, count: int) -> list[str]:
+    """`count` consecutive numbers of `year`. The sequence row stays locked until the
+    transaction ends, so numbers are unique and gapless; a batch takes all of its numbers
+    in one statement."""
     uow.session.execute(
         insert(InvoiceNumberSequence)
         .values(year=year, last_number=0)
         .on_conflict_do_nothing(index_elements=["year"])
     )
-    sequence = uow.session.get(InvoiceNumberSequence, year, with_for_update=True)
-    sequence.last_number += 1
-    return f"INV-{year}-{sequence.last_number:06d}"
+    last = uow.session.execute(
+        update(InvoiceNumberSequence)
+        .where(InvoiceNumberSequence.year == year)
+        .values(last_number=InvoiceNumberSequence.last_number + count)
+        .returning(InvoiceNumberSequence.last_number)
+    ).scalar_one()
+    return [f"INV-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
 
 
-def _finalize(uow: UnitOfWork, invoice: Invoice, lines: list[Line]) -> None:
-    uow.session.execute(delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id == invoice.id))
-    for line in lines:
-        uow.session.add(
-            InvoiceLineItem(
-                invoice_id=invoice.id,
-                description=line.description,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                total=line.total,
-                service_id=line.service_id,
-            )
+@dataclass(frozen=True)
+class InvoiceTerms:
+    """The settings every invoice finalized together is made with."""
+
+    tax_rate_basis_points: int
+    due_days: int
+    payment_link_days: int
+
+    @classmethod
+    def current(cls, uow: UnitOfWork) -> InvoiceTerms:
+        return cls(
+            settings.int_setting(uow, settings.TAX_RATE_BASIS_POINTS),
+            settings.int_setting(uow, settings.INVOICE_DUE_DAYS),
+            settings.int_setting(uow, settings.PAYMENT_LINK_DAYS),
         )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A draft invoice about to be finalized: locked, with its account (locked) and lines."""
+
+    invoice: Invoice
+    account: BillingAccount
+    lines: list[Line]
+
+
+def finalize_invoices(uow: UnitOfWork, drafts: list[Draft], terms: InvoiceTerms) -> None:
+    """Number, total and issue the drafts in one go: their line items in one insert, their
+    numbers in one allocation (in the drafts' order), account credit applied. Audit rows
+    and events are `announce`'s, so that a caller can roll this back to a savepoint."""
+    if not drafts:
+        return
+    ids = [draft.invoice.id for draft in drafts]
+    uow.session.execute(delete(InvoiceLineItem).where(InvoiceLineItem.invoice_id.in_(ids)))
+    # Before the invoices are marked final: a finalized invoice's lines never change.
+    uow.session.execute(
+        insert(InvoiceLineItem),
+        [
+            {
+                "id": cuid(),
+                "invoice_id": draft.invoice.id,
+                "description": line.description,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "total": line.total,
+                "service_id": line.service_id,
+            }
+            for draft in drafts
+            for line in draft.lines
+        ],
+    )
     now = utcnow()
-    account = uow.session.get(BillingAccount, invoice.billing_account_id, with_for_update=True)
-    invoice.subtotal = sum(line.total for line in lines)
-    invoice.tax = tax_on(
-        invoice.subtotal, settings.int_setting(uow, settings.TAX_RATE_BASIS_POINTS)
-    )
-    invoice.total = invoice.subtotal + invoice.tax
-    invoice.invoice_number = _next_number(uow, now.year)
-    invoice.issued_at = now
-    invoice.due_at = now + timedelta(days=settings.int_setting(uow, settings.INVOICE_DUE_DAYS))
-    invoice.payment_token = new_secret()
-    invoice.payment_token_expires_at = now + timedelta(
-        days=settings.int_setting(uow, settings.PAYMENT_LINK_DAYS)
-    )
-    credit = min(max(0, account.balance), invoice.total)
-    if credit:
-        uow.session.add(
-            AppliedPayment(
-                payment_id=f"credit:{invoice.id}",
-                invoice_id=invoice.id,
-                amount=credit,
-                method="CREDIT",
+    numbers = next_numbers(uow, now.year, len(drafts))
+    for draft, number in zip(drafts, numbers, strict=True):
+        invoice, account = draft.invoice, draft.account
+        invoice.subtotal = sum(line.total for line in draft.lines)
+        invoice.tax = tax_on(invoice.subtotal, terms.tax_rate_basis_points)
+        invoice.total = invoice.subtotal + invoice.tax
+        invoice.invoice_number = number
+        invoice.issued_at = now
+        invoice.due_at = now + timedelta(days=terms.due_days)
+        invoice.payment_token = new_secret()
+        invoice.payment_token_expires_at = now + timedelta(days=terms.payment_link_days)
+        credit = min(max(0, account.balance), invoice.total)
+        if credit:
+            uow.session.add(
+                AppliedPayment(
+                    payment_id=f"credit:{invoice.id}",
+                    invoice_id=invoice.id,
+                    amount=credit,
+                    method="CREDIT",
+                )
             )
-        )
-    invoice.amount_paid = credit
-    invoice.amount_due = invoice.total - credit
-    if invoice.amount_due == 0:
-        invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
-    else:
-        invoice.status = InvoiceStatus.PARTIAL if credit else InvoiceStatus.ISSUED
-    account.balance -= invoice.total
-    invoice.finalized_at = now
+        invoice.amount_paid = credit
+        invoice.amount_due = invoice.total - credit
+        if invoice.amount_due == 0:
+            invoice.status, invoice.paid_at = InvoiceStatus.PAID, now
+        else:
+            invoice.status = InvoiceStatus.PARTIAL if credit else InvoiceStatus.ISSUED
+        account.balance -= invoice.total
+        invoice.finalized_at = now
     uow.session.flush()
+
+
+def announce(uow: UnitOfWork, invoice: Invoice, account: BillingAccount) -> None:
+    """The audit row and events of an invoice `finalize_invoices` issued."""
+    credit = invoice.amount_paid
     uow.audit(
         "invoice.issued",
         "Invoice",

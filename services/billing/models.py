@@ -48,6 +48,23 @@ class InvoiceStatus(enum.StrEnum):
     VOID = "VOID"
 
 
+class BillingRunStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"  # finished, but some accounts could not be invoiced
+
+
+class BillingRunItemStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+# A run still being worked on: a period has at most one.
+ACTIVE_RUN_STATUSES = (BillingRunStatus.QUEUED, BillingRunStatus.RUNNING)
+
+
 class ServiceType(enum.StrEnum):
     POS_TERMINAL = "POS_TERMINAL"
     POS_MAINTENANCE = "POS_MAINTENANCE"
@@ -227,3 +244,71 @@ class AppliedPayment(Base):
     amount: Mapped[int]
     method: Mapped[str] = mapped_column(String(32))
     applied_at: Mapped[datetime] = defaults_to_now()
+
+
+class BillingRun(Base):
+    """A month-end billing run: a job over every billing account, worked on in batches by
+    whichever billing instances are running (see `billing_runs`). `done` and `failed`
+    move in the same transactions as the items they count."""
+
+    __tablename__ = "billing_runs"
+    __table_args__ = (
+        # Starting a run for a period that already has one under way returns that one.
+        Index(
+            "uq_billing_runs_active_period",
+            "period",
+            unique=True,
+            postgresql_where=text("status IN ('QUEUED', 'RUNNING')"),
+        ),
+        Index("ix_billing_runs_created", "created_at", "id"),
+    )
+
+    id: Mapped[str] = id_column()
+    period: Mapped[str] = mapped_column(String(7))  # "2026-10"
+    status: Mapped[BillingRunStatus] = mapped_column(
+        enum_type(BillingRunStatus),
+        default=BillingRunStatus.QUEUED,
+        server_default=BillingRunStatus.QUEUED.value,
+    )
+    total: Mapped[int]
+    done: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(default=0, server_default="0")
+    invoiced: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The staff user who started it; None for the hourly schedule and ops commands.
+    started_by: Mapped[str | None] = mapped_column(String(CUID_LENGTH))
+    created_at: Mapped[datetime] = defaults_to_now()
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class BillingRunItem(Base):
+    """One billing account of a run. PENDING items are claimed `FOR UPDATE SKIP LOCKED`
+    and held locked until their batch commits: a worker that dies leaves them PENDING
+    for the next, and the invoice's uniqueness per account and period keeps the redo
+    from billing twice."""
+
+    __tablename__ = "billing_run_items"
+    __table_args__ = (
+        Index(
+            "ix_billing_run_items_pending",
+            "run_id",
+            "billing_account_id",
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+    )
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("billing_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    billing_account_id: Mapped[str] = mapped_column(String(CUID_LENGTH), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(String(CUID_LENGTH))
+    status: Mapped[BillingRunItemStatus] = mapped_column(
+        enum_type(BillingRunItemStatus),
+        default=BillingRunItemStatus.PENDING,
+        server_default=BillingRunItemStatus.PENDING.value,
+    )
+    # invoiced, already invoiced, nothing to bill (RUN_RESULTS); None until done.
+    result: Mapped[str | None] = mapped_column(String(32))
+    invoice_number: Mapped[str | None]
+    error: Mapped[str | None]
+    finished_at: Mapped[datetime | None]

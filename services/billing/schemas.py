@@ -17,7 +17,7 @@ ACCOUNT_STATUSES = ("ACTIVE", "OVERDUE", "SUSPENDED")
 SERVICE_TYPES = ("POS_TERMINAL", "POS_MAINTENANCE", "FUTURE_PRODUCT")
 SERVICE_STATUSES = ("ACTIVE", "SUSPENDED", "CANCELLED")
 INVOICE_STATUSES = ("DRAFT", "ISSUED", "PAID", "PARTIAL", "OVERDUE", "VOID")
-RUN_RESULTS = ("invoiced", "already invoiced", "nothing to bill")
+RUN_STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED")
 LEDGER_KINDS = ("invoice", "payment", "over_payment", "on_account", "credit", "void")
 
 
@@ -232,19 +232,52 @@ class OverdueRunSchema(StrictSchema):
     as_of = BoundedDateTime(metadata={"description": "Default: now"})
 
 
-class BillingRunRowSchema(Schema):
+class BillingRunFailureSchema(Schema):
+    billing_account_id = fields.String(required=True)
     organization_id = fields.String(required=True)
-    result = fields.String(required=True, metadata={"enum": list(RUN_RESULTS)})
-    invoice_number = fields.String(
-        required=True, allow_none=True, metadata={"description": "None if nothing was billed"}
+    error = fields.String(required=True)
+
+
+class BillingRunJobSchema(Schema):
+    """A billing run: a job over every billing account open in its period."""
+
+    id = fields.String(required=True)
+    period = fields.String(required=True, metadata={"description": "The month, e.g. 2026-10"})
+    status = fields.String(
+        required=True,
+        metadata={
+            "enum": list(RUN_STATUSES),
+            "description": "FAILED: finished, but some accounts could not be invoiced "
+            "(see failures; a new run retries them)",
+        },
+    )
+    total = fields.Integer(required=True, metadata={"description": "Billing accounts in the run"})
+    done = fields.Integer(required=True, metadata={"description": "Accounts finished"})
+    failed = fields.Integer(required=True, metadata={"description": "Accounts that failed"})
+    invoiced = fields.Integer(
+        required=True, metadata={"description": "Invoices this run finalized"}
+    )
+    started_by = fields.String(
+        required=True, allow_none=True, metadata={"description": "Staff user; null: scheduled"}
+    )
+    created_at = fields.AwareDateTime(required=True)
+    started_at = fields.AwareDateTime(required=True, allow_none=True)
+    finished_at = fields.AwareDateTime(required=True, allow_none=True)
+
+
+class BillingRunDetailSchema(BillingRunJobSchema):
+    failures = fields.List(
+        fields.Nested(BillingRunFailureSchema),
+        required=True,
+        metadata={"description": "The accounts that failed, with the error (at most 200)"},
     )
 
 
-class BillingRunResultSchema(Schema):
-    rows = fields.List(
-        fields.Nested(BillingRunRowSchema),
+class BillingRunPageSchema(PageSchema):
+    items = fields.List(
+        fields.Nested(BillingRunJobSchema),
         required=True,
-        metadata={"description": "One per billing account"},
+        metadata={"description": "Newest first"},
     )
 
 

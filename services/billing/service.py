@@ -11,6 +11,7 @@ from nameko.timer import timer
 
 from services.billing import (
     accounts,
+    billing_runs,
     catalog,
     closing,
     invoicing,
@@ -19,9 +20,11 @@ from services.billing import (
     settings,
     settlement,
 )
+from services.billing.events import BillingRunStarted
 from services.billing.models import tables
 from services.identity.events import OrganizationCreated, OrganizationDeleted
 from services.payments.events import PaymentPaid
+from shared import config
 from shared.clock import utcnow
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
@@ -32,11 +35,18 @@ log = logging.getLogger(__name__)
 SCHEDULE_INTERVAL_SECONDS = 3600
 # Below the gateway's deadline, like identity's (see accounts.IDENTITY_TIMEOUT_SECONDS).
 METERING_TIMEOUT_SECONDS = 5.0
+# A billing-run batch claims the usage of up to BILLING_RUN_BATCH_SIZE accounts at once;
+# not a request anybody waits on.
+CLAIM_BATCH_TIMEOUT_SECONDS = 30.0
+
+# The billing runs this process is working on (its workers share the process).
+_runs_worked_on_here: set[str] = set()
 
 
 class BillingService(ServiceBase):
     name = "billing"
     db = Database("billing", tables)
+    declared_settings = settings.DECLARED
     metering = RpcProxy("metering")
     identity = RpcProxy("identity")
 
@@ -73,23 +83,75 @@ class BillingService(ServiceBase):
 
     @timer(interval=SCHEDULE_INTERVAL_SECONDS)
     def run_scheduled_jobs(self) -> None:
-        """Hourly: invoice last month if not yet done, and move overdue accounts along.
-        Both are idempotent, so every instance may run them."""
-        self.run_billing({"period": invoicing.previous_month(utcnow()).label})
+        """Hourly: start last month's billing run if it never ran, and move overdue
+        accounts along. Both are idempotent, so every instance may run them."""
+        with self.db.transaction() as uow:
+            billing_runs.start_scheduled_run(uow, invoicing.previous_month(utcnow()))
         self.run_overdue({})
+
+    @event_handler(BillingRunStarted)
+    def work_on_started_run(self, event: BillingRunStarted) -> None:
+        self._work_on(event.run_id)
+
+    @timer(interval=float(config.BILLING_RUN_POLL_SECONDS.get()))
+    def work_on_unfinished_runs(self) -> None:
+        """Every instance joins the runs under way, and resumes those a crash left."""
+        for run_id in billing_runs.unfinished_runs(self.db):
+            self._work_on(run_id)
+
+    def _work_on(self, run_id: str) -> None:
+        # The event and the poll may both bring a run here: one set of workers is enough.
+        if run_id in _runs_worked_on_here:
+            return
+        _runs_worked_on_here.add(run_id)
+        try:
+            processed = billing_runs.work_on_run(
+                self.db,
+                run_id,
+                billing_runs.Usage(self._claim_usage_batch, self._release_usage),
+                batch_size=int(config.BILLING_RUN_BATCH_SIZE.get()),
+                workers=int(config.BILLING_RUN_WORKERS.get()),
+            )
+        finally:
+            _runs_worked_on_here.discard(run_id)
+        if processed:
+            log.info("billing run %s: %d account(s) processed here", run_id, processed)
+
+    @rpc
+    def start_billing_run(self, data: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            run, created = billing_runs.start_run(uow, data)
+        return {"run": run, "created": created}
+
+    @rpc
+    def get_billing_run(self, run_id: str) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return billing_runs.get_run(uow, run_id)
+
+    @rpc
+    def list_billing_runs(self, query: dict[str, Any]) -> dict[str, Any]:
+        with self.db.transaction() as uow:
+            return billing_runs.list_runs(uow, query)
 
     @rpc
     def get_billing_account(self, organization_id: str) -> dict[str, Any]:
         with self.db.transaction() as uow:
             return accounts.get_billing_account(uow, organization_id, self._known_to_identity)
 
-    @rpc
-    def run_billing(self, data: dict[str, Any]) -> list[dict[str, Any]]:
-        return invoicing.run_billing(self.db, data, self._claim_usage, self._release_usage)
-
     def _claim_usage(self, organization_id: str, period_end: str, invoice_id: str) -> dict:
         with self.call_context.as_system():
             return self.metering.claim_usage(organization_id, period_end, invoice_id)
+
+    def _claim_usage_batch(
+        self, period_end: str, claims: list[tuple[str, str]]
+    ) -> dict[str, dict[str, int]]:
+        with self.call_context.as_system():
+            return call(
+                self.metering.claim_usage_batch,
+                period_end,
+                [list(claim) for claim in claims],
+                timeout=CLAIM_BATCH_TIMEOUT_SECONDS,
+            )
 
     def _release_usage(self, invoice_id: str) -> int:
         with self.call_context.as_system():

@@ -1,4 +1,6 @@
-"""Billing's settings and their defaults; staff edit them through the admin API.
+"""Billing's settings: the scalar ones declared (`DECLARED`), read and changed like every
+service's (`shared.settings`, `/v1/admin/settings/billing`), and through billing's own
+`/v1/admin/billing-settings` together with the price table.
 
 The price table lives here too: one setting per metered event type,
 `price.<event type>` = `{"included": <free quantity per invoice>, "unit_price": <cents>}`.
@@ -19,7 +21,7 @@ from shared.authorization import require_staff
 from shared.errors import ValidationFailed
 from shared.ids import cuid
 from shared.schemas import load
-from shared.settings import get_setting
+from shared.settings import Declared, Kind, ServiceSettings
 from shared.unit_of_work import UnitOfWork
 
 INVOICE_DUE_DAYS = "invoice.due_days"
@@ -27,17 +29,51 @@ TAX_RATE_BASIS_POINTS = "invoice.tax_rate_basis_points"
 GRACE_PERIOD_DAYS = "billing_account.grace_period_days"
 PAYMENT_LINK_DAYS = "invoice.payment_link_days"
 PRICE_PREFIX = "price."
+PRICES = "prices"
 
-DEFAULTS: dict[str, str] = {
-    INVOICE_DUE_DAYS: "14",
-    TAX_RATE_BASIS_POINTS: "0",
-    GRACE_PERIOD_DAYS: "14",
-    PAYMENT_LINK_DAYS: "60",
-}
+DECLARED = ServiceSettings(
+    "billing",
+    [
+        Declared(
+            INVOICE_DUE_DAYS,
+            Kind.INTEGER,
+            "Days from an invoice's issue to its due date",
+            "14",
+            minimum=0,
+            maximum=365,
+        ),
+        Declared(
+            TAX_RATE_BASIS_POINTS,
+            Kind.INTEGER,
+            "Tax added to each new invoice's subtotal, in basis points (1550 = 15.5%)",
+            "0",
+            minimum=0,
+            maximum=10_000,
+        ),
+        Declared(
+            GRACE_PERIOD_DAYS,
+            Kind.INTEGER,
+            "Days past due before an account is suspended, for accounts opened from now on",
+            "14",
+            minimum=0,
+            maximum=365,
+        ),
+        Declared(
+            PAYMENT_LINK_DAYS,
+            Kind.INTEGER,
+            "Days an invoice's payment link works after issue",
+            "60",
+            minimum=1,
+            maximum=365,
+        ),
+    ],
+)
+# What `make seed` writes into the table.
+DEFAULTS: dict[str, str] = DECLARED.fixed_defaults()
 
 
 def int_setting(uow: UnitOfWork, key: str) -> int:
-    return int(get_setting(uow, key, DEFAULTS[key]))
+    return int(DECLARED.value(uow, key))
 
 
 def price_table(uow: UnitOfWork) -> dict[str, dict[str, int]]:
@@ -49,8 +85,7 @@ def price_table(uow: UnitOfWork) -> dict[str, dict[str, int]]:
 
 
 def all_settings(uow: UnitOfWork) -> dict[str, Any]:
-    values = {key: int_setting(uow, key) for key in DEFAULTS}
-    return {**values, "prices": price_table(uow)}
+    return {**DECLARED.values(uow), PRICES: price_table(uow)}
 
 
 EventTypes = Callable[[], set[str]]
@@ -76,33 +111,47 @@ def registered_event_types(list_page: Callable[[dict[str, Any]], dict[str, Any]]
 def update_settings(
     uow: UnitOfWork, data: dict[str, Any], event_types: EventTypes | None = None
 ) -> dict[str, Any]:
-    """Staff: change settings. `prices`, when given, is the whole price table: a type
-    left out loses its price, and every type named must be registered in metering
+    """Staff: change settings. The scalar ones are checked and written as every service's
+    are (`DECLARED`; null resets one); `prices`, when given, is the whole price table: a
+    type left out loses its price, and every type named must be registered in metering
     (`event_types` answers that)."""
     require_staff()
-    fields = BillingSettingsUpdateSchema().dump(load(BillingSettingsUpdateSchema(), data))
-    prices = fields.pop("prices", None)
-    model = uow.tables.system_setting
-    values = {key: str(value) for key, value in fields.items()}
-    metadata: dict[str, Any] = dict(values)
+    if not isinstance(data, dict):
+        raise ValidationFailed("the body must be a JSON object", {"_schema": ["not an object"]})
+    scalars = {key: value for key, value in data.items() if key != PRICES}
+    values = DECLARED.validate(scalars)
+    prices = None
+    if PRICES in data:
+        loaded = load(BillingSettingsUpdateSchema(), {PRICES: data[PRICES]})
+        prices = BillingSettingsUpdateSchema().dump(loaded)[PRICES]
+    DECLARED.write(uow, values)
     if prices is not None:
         _refuse_unknown_types(prices, event_types)
-        old = price_table(uow)
-        uow.session.execute(
-            delete(model).where(
-                model.key.startswith(PRICE_PREFIX),
-                model.key.not_in([PRICE_PREFIX + name for name in prices]),
-            )
+        _replace_price_table(uow, prices)
+    return all_settings(uow)
+
+
+def _replace_price_table(uow: UnitOfWork, prices: dict[str, Any]) -> None:
+    model = uow.tables.system_setting
+    old = price_table(uow)
+    uow.session.execute(
+        delete(model).where(
+            model.key.startswith(PRICE_PREFIX),
+            model.key.not_in([PRICE_PREFIX + name for name in prices]),
         )
-        values |= {PRICE_PREFIX + name: json.dumps(price) for name, price in prices.items()}
-        metadata["prices"] = {"old": old, "new": prices}
-    for key, value in values.items():
-        statement = insert(model).values(id=cuid(), key=key, value=value)
+    )
+    for name, price in prices.items():
+        value = json.dumps(price)
+        statement = insert(model).values(id=cuid(), key=PRICE_PREFIX + name, value=value)
         uow.session.execute(
             statement.on_conflict_do_update(index_elements=["key"], set_={"value": value})
         )
-    uow.audit("billing.settings_changed", "SystemSetting", "billing", metadata)
-    return all_settings(uow)
+    uow.audit(
+        "billing.settings_changed",
+        "SystemSetting",
+        "billing",
+        {PRICES: {"old": old, "new": prices}},
+    )
 
 
 def _refuse_unknown_types(prices: dict[str, Any], event_types: EventTypes | None) -> None:

@@ -7,11 +7,11 @@ least one OWNER. CVT staff act with an OWNER's powers.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from services.identity import settings
 from services.identity.events import InvitationCreated, MemberAdded, MemberRemoved
 from services.identity.models import Invitation, Organization, OrganizationMember, User
 from services.identity.schemas import (
@@ -42,7 +42,6 @@ from shared.schemas import PageQuerySchema, load
 from shared.tokens import new_secret, secret_hash
 from shared.unit_of_work import UnitOfWork
 
-INVITATION_LIFETIME = timedelta(days=7)
 # The seed: OWNER has full control, BILLING views and pays invoices; both get billing mail.
 BILLING_MAIL_ROLES = (MemberRole.OWNER, MemberRole.BILLING)
 
@@ -191,7 +190,7 @@ def invite(uow: UnitOfWork, organization_id: str, data: dict[str, Any]) -> dict[
         # Unusable until notifications asks for the token it will email.
         token_hash=secret_hash(new_secret()),
         invited_by_id=ctx.actor_id if ctx.actor_type == context.USER else None,
-        expires_at=utcnow() + INVITATION_LIFETIME,
+        expires_at=utcnow() + settings.invitation_lifetime(uow),
     )
     uow.session.add(invitation)
     uow.session.flush()

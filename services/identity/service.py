@@ -7,7 +7,16 @@ from typing import Any
 
 from nameko.rpc import rpc
 
-from services.identity import api_keys, directory, members, organizations, sessions, staff, users
+from services.identity import (
+    api_keys,
+    directory,
+    members,
+    organizations,
+    sessions,
+    settings,
+    staff,
+    users,
+)
 from services.identity.events import ApiKeysUsed
 from services.identity.models import tables
 from shared.dependencies import Database
@@ -17,6 +26,7 @@ from shared.entrypoints import ServiceBase, event_handler
 class IdentityService(ServiceBase):
     name = "identity"
     db = Database("identity", tables)
+    declared_settings = settings.DECLARED
 
     # People and sessions
 

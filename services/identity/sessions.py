@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from services.identity import devices, throttle
+from services.identity import devices, settings, throttle
 from services.identity.models import OrganizationMember, Session, User
 from services.identity.passwords import hash_password, verify_password
 from services.identity.schemas import SessionSchema, SignInSchema, UserSchema
@@ -22,7 +21,6 @@ from shared.schemas import PageQuerySchema, load
 from shared.tokens import csrf_token_for, new_secret, secret_hash
 from shared.unit_of_work import UnitOfWork
 
-SESSION_LIFETIME = timedelta(days=7)
 # Verifying against this keeps an unknown email as slow as a wrong password.
 _DUMMY_HASH = hash_password(new_secret())
 
@@ -94,7 +92,7 @@ def finish_sign_in(uow: UnitOfWork, attempt: SignInAttempt) -> SignInOutcome:
     session = Session(
         user_id=user.id,
         token_hash=secret_hash(token),
-        expires_at=utcnow() + SESSION_LIFETIME,
+        expires_at=utcnow() + settings.session_lifetime(uow),
         ip_address=ctx.client_ip,
         user_agent=ctx.user_agent,
     )

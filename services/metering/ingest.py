@@ -7,9 +7,10 @@ metering's queue: each event is checked again against what the tables can hold. 
 storable events of a batch are written; the others are named in a `ValidationFailed`, which
 parks the message as a dead letter for a person to see (a replay writes nothing twice).
 
-Both statements are built once and executed with the whole batch as parameters
-(SQLAlchemy's "insertmanyvalues": multi-row INSERTs, compiled once), directly on the
-connection: no ORM objects for rows nobody reads again.
+The batch travels as one array per column (`INSERT ... SELECT FROM unnest(...)`), adapted
+by psycopg2 in C on the transaction's own connection: building SQLAlchemy parameter dicts,
+or a VALUES row per event, for 1,000 events cost more than the database's work
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+from psycopg2.extras import Json
 
 from services.metering.models import UsageEvent, UsageRollup
 from shared import input_gate
@@ -35,20 +36,26 @@ _events = UsageEvent.__table__
 _rollups = UsageRollup.__table__
 
 _INSERT_NEW_EVENTS = (
-    insert(_events)
-    .on_conflict_do_nothing(index_elements=["organization_id", "idempotency_key"])
-    .returning(_events.c.api_key_id, _events.c.event_type, _events.c.timestamp, _events.c.quantity)
+    f"INSERT INTO {_events.fullname} (id, organization_id, api_key_id, event_type, "
+    "event_data, quantity, timestamp, idempotency_key, received_at) "
+    "SELECT id, %(organization_id)s, %(api_key_id)s, event_type, event_data, quantity, "
+    "timestamp, idempotency_key, %(received_at)s FROM unnest(%(ids)s::text[], "
+    "%(event_types)s::text[], %(event_data)s::jsonb[], %(quantities)s::integer[], "
+    "%(timestamps)s::timestamptz[], %(keys)s::text[]) "
+    "AS e(id, event_type, event_data, quantity, timestamp, idempotency_key) "
+    "ON CONFLICT (organization_id, idempotency_key) DO NOTHING "
+    "RETURNING api_key_id, event_type, timestamp, quantity"
 )
 
-_ADD_TO_ROLLUPS = insert(_rollups)
-_ADD_TO_ROLLUPS = _ADD_TO_ROLLUPS.on_conflict_do_update(
-    index_elements=["organization_id", "hour", "event_type", "api_key_id"],
-    set_={
-        "quantity": _rollups.c.quantity + _ADD_TO_ROLLUPS.excluded.quantity,
-        "events": _rollups.c.events + _ADD_TO_ROLLUPS.excluded.events,
-    },
-    # RETURNING makes psycopg2 send multi-row statements instead of one per row.
-).returning(_rollups.c.id)
+_ADD_TO_ROLLUPS = (
+    f"INSERT INTO {_rollups.fullname} AS r (organization_id, hour, event_type, api_key_id, "
+    "quantity, events) SELECT %(organization_id)s, hour, event_type, api_key_id, quantity, "
+    "events FROM unnest(%(hours)s::timestamptz[], %(event_types)s::text[], "
+    "%(api_key_ids)s::text[], %(quantities)s::bigint[], %(events)s::bigint[]) "
+    "AS u(hour, event_type, api_key_id, quantity, events) "
+    "ON CONFLICT (organization_id, hour, event_type, api_key_id) DO UPDATE "
+    "SET quantity = r.quantity + excluded.quantity, events = r.events + excluded.events"
+)
 
 
 def _hour(moment: datetime) -> datetime:
@@ -72,10 +79,31 @@ def _is_moment(value: Any) -> bool:
         return False
 
 
+_FLAT_FIELDS = frozenset({"event_type", "idempotency_key", "quantity", "timestamp"})
+
+
+def _flat_and_clean(event: dict[str, Any]) -> bool:
+    """Whether `input_gate.value_errors` would find nothing without walking the event: only
+    known top-level fields, each a string it can store or an integer within bounds, and no
+    event_data (what terminals send). Walking each of 1,000 events was a tenth of
+    metering's time."""
+    for name, value in event.items():
+        if name == "event_data" and value is None:
+            continue
+        if name not in _FLAT_FIELDS:
+            return False
+        if type(value) is str:
+            if input_gate.text_problem(value) is not None:
+                return False
+        elif type(value) is not int or not 0 < value <= MAX_QUANTITY:
+            return False
+    return True
+
+
 def _event_problems(event: Any) -> dict[str, list[str]]:
     if not isinstance(event, dict):
         return {"": ["not an object"]}
-    problems = input_gate.value_errors(event)
+    problems = {} if _flat_and_clean(event) else input_gate.value_errors(event)
     if not _is_text(event.get("event_type"), MAX_EVENT_TYPE):
         problems.setdefault("event_type", []).append(f"1 to {MAX_EVENT_TYPE} characters")
     if not _is_text(event.get("idempotency_key"), MAX_IDEMPOTENCY_KEY):
@@ -128,33 +156,38 @@ def record_usage(
     duplicates). The caller refuses the rest (see `storable_events`) after this commits."""
     if events is None:
         events, _ = storable_events(message)
-    received_at = _moment(message.get("received_at"), utcnow())
-    rows = [
-        {
-            "id": cuid(),
-            "organization_id": message["organization_id"],
-            "api_key_id": message.get("api_key_id"),
-            "event_type": event["event_type"],
-            "event_data": event.get("event_data"),
-            "quantity": int(event.get("quantity", 1)),
-            "timestamp": _moment(event.get("timestamp"), received_at),
-            "idempotency_key": event["idempotency_key"],
-            "received_at": received_at,
-            "invoice_id": None,
-        }
-        for event in events
-    ]
-    if not rows:
+    if not events:
         return 0, 0
-    connection = uow.session.connection()
-    inserted = connection.execute(_INSERT_NEW_EVENTS, rows).all()
-    rollups = _rollup_rows(message["organization_id"], inserted)
-    if rollups:
-        connection.execute(_ADD_TO_ROLLUPS, rollups).all()
-    return len(inserted), len(rows) - len(inserted)
+    organization_id = message["organization_id"]
+    received_at = _moment(message.get("received_at"), utcnow())
+    cursor = uow.session.connection().connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(
+            _INSERT_NEW_EVENTS,
+            {
+                "organization_id": organization_id,
+                "api_key_id": message.get("api_key_id"),
+                "received_at": received_at,
+                "ids": [cuid() for _ in events],
+                "event_types": [event["event_type"] for event in events],
+                "event_data": [
+                    None if event.get("event_data") is None else Json(event["event_data"])
+                    for event in events
+                ],
+                "quantities": [int(event.get("quantity", 1)) for event in events],
+                "timestamps": [_moment(event.get("timestamp"), received_at) for event in events],
+                "keys": [event["idempotency_key"] for event in events],
+            },
+        )
+        inserted = cursor.fetchall()
+        if inserted:
+            cursor.execute(_ADD_TO_ROLLUPS, _rollup_columns(organization_id, inserted))
+    finally:
+        cursor.close()
+    return len(inserted), len(events) - len(inserted)
 
 
-def _rollup_rows(organization_id: str, inserted: list[Any]) -> list[dict[str, Any]]:
+def _rollup_columns(organization_id: str, inserted: list[Any]) -> dict[str, Any]:
     quantities: Counter[tuple[datetime, str, str]] = Counter()
     counts: Counter[tuple[datetime, str, str]] = Counter()
     for api_key_id, event_type, timestamp, quantity in inserted:
@@ -162,14 +195,12 @@ def _rollup_rows(organization_id: str, inserted: list[Any]) -> list[dict[str, An
         quantities[key] += quantity
         counts[key] += 1
     # Sorted, so concurrent batches lock rollup rows in the same order (no deadlocks).
-    return [
-        {
-            "organization_id": organization_id,
-            "hour": hour,
-            "event_type": event_type,
-            "api_key_id": api_key_id,
-            "quantity": quantities[(hour, event_type, api_key_id)],
-            "events": counts[(hour, event_type, api_key_id)],
-        }
-        for hour, event_type, api_key_id in sorted(quantities)
-    ]
+    keys = sorted(quantities)
+    return {
+        "organization_id": organization_id,
+        "hours": [hour for hour, _, _ in keys],
+        "event_types": [event_type for _, event_type, _ in keys],
+        "api_key_ids": [api_key_id for _, _, api_key_id in keys],
+        "quantities": [quantities[key] for key in keys],
+        "events": [counts[key] for key in keys],
+    }

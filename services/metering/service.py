@@ -10,6 +10,7 @@ from nameko.rpc import rpc
 from services.metering import event_types, ingest, usage
 from services.metering.events import USAGE_QUEUE
 from services.metering.models import tables
+from shared import metrics
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, queue_consumer
 from shared.errors import ValidationFailed
@@ -26,6 +27,7 @@ class MeteringService(ServiceBase):
         events, problems = ingest.storable_events(message)
         with self.db.transaction() as uow:
             new, duplicates = ingest.record_usage(uow, message, events)
+        metrics.count_usage(new, duplicates)
         log.info(
             "recorded %d usage event(s) of organization %s (%d duplicate(s) ignored)",
             new, message.get("organization_id"), duplicates,
@@ -43,6 +45,11 @@ class MeteringService(ServiceBase):
     def claim_usage(self, organization_id: str, period_end: str, invoice_id: str) -> dict:
         with self.db.transaction() as uow:
             return usage.claim_usage(uow, organization_id, period_end, invoice_id)
+
+    @rpc
+    def claim_usage_batch(self, period_end: str, claims: list[list[str]]) -> dict:
+        with self.db.transaction() as uow:
+            return usage.claim_usage_batch(uow, period_end, claims)
 
     @rpc
     def release_usage(self, invoice_id: str) -> int:

@@ -1,5 +1,5 @@
 """The poller: asks Paynow about pending payments, so a lost status post still settles,
-and cancels attempts pending past PAYNOW_PAYMENT_EXPIRY_MINUTES.
+and cancels attempts pending past their expiry (`services.payments.settings`).
 
 Every replica runs it. A pass first claims due payments in one short transaction
 (`FOR UPDATE SKIP LOCKED`, moving each one's next poll forward before the commit), so two
@@ -16,12 +16,12 @@ from datetime import datetime
 
 from sqlalchemy import or_, select
 
+from services.payments import settings
 from services.payments.models import PAYNOW_METHODS, Payment, PaymentStatus
 from services.payments.paynow import PaynowClient, PaynowError
 from services.payments.status import (
     apply_report,
     expire_if_due,
-    expiry,
     lock,
     note_poll,
 )
@@ -40,12 +40,13 @@ def claim_due(
 ) -> list[tuple[str, str | None]]:
     """(payment id, poll URL) of the pending payments due for a poll or past expiry."""
     with store.transaction() as uow:
+        expired_before = now - settings.payment_expiry(uow)
         due = uow.session.scalars(
             select(Payment)
             .where(
                 Payment.status == PaymentStatus.PENDING,
                 Payment.method.in_(PAYNOW_METHODS),
-                or_(Payment.next_poll_at <= now, Payment.initiated_at <= now - expiry()),
+                or_(Payment.next_poll_at <= now, Payment.initiated_at <= expired_before),
             )
             .order_by(Payment.initiated_at, Payment.id)
             .limit(batch)

@@ -9,7 +9,7 @@ from nameko.rpc import RpcProxy, rpc
 from nameko.timer import timer
 
 from services.billing.events import CreditApplied
-from services.payments import checkout, listing, manual, poller, status
+from services.payments import checkout, listing, manual, poller, settings, status
 from services.payments.invoices import ask
 from services.payments.models import tables
 from services.payments.paynow import PaynowClient
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 class PaymentsService(ServiceBase):
     name = "payments"
     db = Database("payments", tables)
+    # Defaults checked when the process starts: a bad one stops it, naming the variable.
+    declared_settings = settings.DECLARED.check_defaults()
     billing = RpcProxy("billing")
 
     # --- staff ----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from services.payments import settings
 from services.payments.events import (
     PaymentDisputed,
     PaymentFailed,
@@ -79,10 +80,6 @@ MAX_POLL_DELAY = timedelta(minutes=10)
 
 def poll_interval() -> timedelta:
     return timedelta(seconds=float(config.PAYNOW_POLL_INTERVAL_SECONDS.get()))
-
-
-def expiry() -> timedelta:
-    return timedelta(minutes=float(config.PAYNOW_PAYMENT_EXPIRY_MINUTES.get()))
 
 
 def poll_delay(initiated_at: datetime, now: datetime, polls: int, interval: timedelta) -> timedelta:
@@ -238,8 +235,11 @@ def apply_report(
 
 
 def expire_if_due(uow: UnitOfWork, payment: Payment, now: datetime, source: str) -> bool:
-    """CANCELLED as expired if still pending past PAYNOW_PAYMENT_EXPIRY_MINUTES."""
-    if payment.status != PaymentStatus.PENDING or now - payment.initiated_at < expiry():
+    """CANCELLED as expired if still pending past the expiry staff set (default
+    PAYNOW_PAYMENT_EXPIRY_MINUTES; see services.payments.settings)."""
+    if payment.status != PaymentStatus.PENDING:
+        return False
+    if now - payment.initiated_at < settings.payment_expiry(uow):
         return False
     mark_ended(uow, payment, PaymentStatus.CANCELLED, EXPIRED_REASON, source)
     return True

@@ -3,8 +3,9 @@
 days (bd) are Monday to Friday, UTC: a ticket opened on Friday at 15:00 with 1bd is due on
 Monday at 15:00, and one opened at the weekend counts from Monday 00:00.
 
-The setting is parsed once, when the service starts: a bad value stops it with a message
-naming the setting, rather than failing on the first ticket."""
+The environment gives the defaults, checked when the service starts (a bad value stops it
+with a message naming the variable, rather than failing on the first ticket); staff change
+each priority's target at run time (`services.support.settings`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from services.support.models import SupportPriority
 from shared import config
 
-_TARGET = re.compile(r"([1-9][0-9]{0,3})(h|bd)")
+TARGET_PATTERN = r"^([1-9][0-9]{0,3})(h|bd)$"
+_TARGET = re.compile(TARGET_PATTERN)
 SATURDAY = 5
 
 
@@ -36,6 +38,14 @@ class BadTargets(ValueError):
     """SUPPORT_RESPONSE_TARGETS cannot be read."""
 
 
+def read_target(text: str) -> Target:
+    """`<n>h` or `<n>bd`; ValueError otherwise."""
+    found = _TARGET.fullmatch(text)
+    if found is None:
+        raise ValueError(f"{text!r}: expected hours (e.g. 4h) or business days (e.g. 1bd)")
+    return Target(int(found.group(1)), found.group(2) == "bd")
+
+
 def parse(text: str) -> dict[SupportPriority, Target]:
     """Every priority once, each `<n>h` or `<n>bd` (n from 1 to 9999)."""
     name = config.SUPPORT_RESPONSE_TARGETS.name
@@ -49,13 +59,13 @@ def parse(text: str) -> dict[SupportPriority, Target]:
             raise BadTargets(f"{name}: unknown priority {priority!r} (known: {known})")
         if SupportPriority(priority) in targets:
             raise BadTargets(f"{name}: {priority} is given twice")
-        found = _TARGET.fullmatch(value)
-        if found is None:
+        try:
+            targets[SupportPriority(priority)] = read_target(value)
+        except ValueError:
             raise BadTargets(
                 f"{name}: {priority}={value!r}: expected hours (e.g. 4h) or business days "
                 "(e.g. 1bd), from 1 to 9999"
-            )
-        targets[SupportPriority(priority)] = Target(int(found.group(1)), found.group(2) == "bd")
+            ) from None
     missing = [priority.value for priority in SupportPriority if priority not in targets]
     if missing:
         raise BadTargets(f"{name}: no target for {', '.join(missing)}")
@@ -63,6 +73,7 @@ def parse(text: str) -> dict[SupportPriority, Target]:
 
 
 def from_settings() -> dict[SupportPriority, Target]:
+    """The targets the environment gives: the settings' defaults."""
     return parse(config.SUPPORT_RESPONSE_TARGETS.get())
 
 

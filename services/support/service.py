@@ -10,8 +10,9 @@ from nameko.timer import timer
 
 from services.billing.events import BillingAccountSuspended
 from services.payments.events import PaymentDisputed, PaymentRefunded
-from services.support import automatic, messages, response_targets, search, summary, tickets
+from services.support import automatic, messages, search, settings, summary, tickets
 from services.support.models import tables
+from services.support.response_targets import ResponseTargets
 from shared.dependencies import Database
 from shared.entrypoints import ServiceBase, event_handler
 from shared.rpc import call
@@ -30,9 +31,8 @@ class SupportService(ServiceBase):
     payments = RpcProxy("payments")
     identity = RpcProxy("identity")
 
-    # Read once, when the process starts: a bad setting stops it, naming the setting.
-    targets = response_targets.from_settings()
-    summary_hour = summary.summary_hour()
+    # Defaults checked when the process starts: a bad one stops it, naming the variable.
+    declared_settings = settings.DECLARED.check_defaults()
 
     # --- members (staff may act for any organization) ---------------------------------
 
@@ -43,7 +43,7 @@ class SupportService(ServiceBase):
             "payment_id": self._ask(self.payments.get_payment),
             "service_id": self._ask(self.billing.get_service),
         }
-        return tickets.open_ticket(self.db, organization_id, data, self.targets, owners)
+        return tickets.open_ticket(self.db, organization_id, data, self._targets(), owners)
 
     @rpc
     def list_tickets(self, organization_id: str, query: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +106,8 @@ class SupportService(ServiceBase):
     @rpc
     def update_ticket(self, ticket_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with self.db.transaction() as uow:
-            return tickets.update_ticket(uow, ticket_id, data, self.targets)
+            targets = settings.current_targets(uow)
+            return tickets.update_ticket(uow, ticket_id, data, targets)
 
     @rpc
     def support_summary(self) -> dict[str, Any]:
@@ -123,25 +124,32 @@ class SupportService(ServiceBase):
     @timer(interval=SUMMARY_CHECK_INTERVAL_SECONDS)
     def send_daily_summary(self) -> None:
         """Hourly, every replica: the first check past the hour each day sends it."""
-        if summary.send_daily_summary(self.db, self.summary_hour):
+        with self.db.transaction() as uow:
+            hour = settings.summary_hour(uow)
+        if summary.send_daily_summary(self.db, hour):
             log.info("daily support summary sent")
 
     # --- tickets that open themselves -----------------------------------------------------
 
     @event_handler(PaymentDisputed)
     def ticket_for_disputed_payment(self, event: PaymentDisputed) -> None:
-        outcome = automatic.payment_disputed(self.db, event, self.targets)
+        outcome = automatic.payment_disputed(self.db, event, self._targets())
         log.info("disputed payment %s: %s", event.payment_id, outcome.value)
 
     @event_handler(PaymentRefunded)
     def ticket_for_refunded_payment(self, event: PaymentRefunded) -> None:
-        outcome = automatic.payment_refunded(self.db, event, self.targets)
+        outcome = automatic.payment_refunded(self.db, event, self._targets())
         log.info("refunded payment %s: %s", event.payment_id, outcome.value)
 
     @event_handler(BillingAccountSuspended)
     def ticket_for_suspended_account(self, event: BillingAccountSuspended) -> None:
-        outcome = automatic.account_suspended(self.db, event, self.targets)
+        outcome = automatic.account_suspended(self.db, event, self._targets())
         log.info("suspended organization %s: %s", event.organization_id, outcome.value)
+
+    def _targets(self) -> ResponseTargets:
+        """The response targets staff set now (read before the domain's transaction)."""
+        with self.db.transaction() as uow:
+            return settings.current_targets(uow)
 
     # --- asking other services (as the caller: their context travels with the call) -----
 

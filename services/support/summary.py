@@ -1,5 +1,6 @@
 """Where support stands, for staff: on request, and once a day as `support.daily_summary`
-(emailed to the support team) after SUPPORT_SUMMARY_HOUR_UTC.
+(emailed to the support team) after the hour set in `daily_summary.hour_utc` (default
+SUPPORT_SUMMARY_HOUR_UTC; see services.support.settings).
 
 Every replica's timer checks every hour; the day's row in daily_summaries is inserted by
 the first one only (`ON CONFLICT DO NOTHING`), in the transaction that emits the event,
@@ -17,24 +18,9 @@ from services.support.events import SupportDailySummary
 from services.support.models import OPEN_STATUSES, DailySummary, SupportPriority, SupportTicket
 from services.support.schemas import SupportSummarySchema
 from services.support.search import breached
-from shared import config
 from shared.authorization import require_staff, require_system
 from shared.clock import utcnow
 from shared.unit_of_work import Transactions, UnitOfWork
-
-
-def summary_hour(text: str | None = None) -> int:
-    """SUPPORT_SUMMARY_HOUR_UTC, read when the service starts: 0 to 23."""
-    value = config.SUPPORT_SUMMARY_HOUR_UTC.get() if text is None else text
-    try:
-        hour = int(value)
-    except ValueError:
-        hour = -1
-    if not 0 <= hour <= 23:
-        raise ValueError(
-            f"{config.SUPPORT_SUMMARY_HOUR_UTC.name}: {value!r} is not an hour from 0 to 23"
-        )
-    return hour
 
 
 def _summary(uow: UnitOfWork, now: datetime) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from nameko.containers import ServiceContainer
 
 from shared import dead_letters
 from shared.entrypoints import event_handler, queue_consumer
-from shared.errors import ValidationFailed
+from shared.errors import Unavailable, ValidationFailed
 from shared.events import Event
 from shared.waiting import wait_until
 from tests.harness import RunEnvironment
@@ -40,6 +40,9 @@ def test_refusals_are_parked_at_once_and_failures_after_every_pause() -> None:
     pauses = [dead_letters.decide(failure, n, DELAYS).delay for n in range(len(DELAYS) + 1)]
     assert pauses == [0.2, 0.4, 0.8, None]
     assert dead_letters.decide(failure, 3, DELAYS).parked
+    # A service or database that did not answer is no fault of the message.
+    away = Unavailable("a service did not answer in time")
+    assert dead_letters.decide(away, 0, DELAYS) == dead_letters.Decision(1, 0.2)
 
 
 def test_each_pause_has_its_own_queue_that_hands_messages_back() -> None:

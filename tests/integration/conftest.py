@@ -8,7 +8,8 @@ import mailbox
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -20,13 +21,13 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, pool, text
 
-from ops.processes import Supervisor, free_port
+from ops.processes import METERED, Supervisor, free_port, free_ports
 from ops.seed import seed
 from shared import config, context
 from shared.errors import ValidationFailed
 from shared.event_catalogue import contracts_by_route
 from shared.waiting import DeadlineExceeded, wait_until
-from tests.harness import RunEnvironment, queue_depths
+from tests.harness import RunEnvironment, exported, queue_depths
 
 ALLOWED_ORIGIN = "https://app.cvt.test"
 MAX_BODY_BYTES = 64 * 1024
@@ -36,6 +37,7 @@ STAFF_EMAIL = "staff@cvt.test"
 
 # A billing run covers every organization the tests made so far.
 BILLING_RUN_SECONDS = 300
+FINISHED_RUNS = ("COMPLETED", "FAILED")
 
 
 def text_of(message: EmailMessage) -> str:
@@ -69,15 +71,25 @@ class Suite:
         return requests.request(method, self.url + path, **kwargs)
 
     def run_billing(self, staff: Person, period: str) -> requests.Response:
-        """A staff billing run: it invoices every organization of the suite, so it may take
-        longer than other requests (the gateway waits up to ten minutes)."""
-        return self.http(
-            "POST",
-            "/v1/admin/billing-runs",
-            json={"period": period},
-            headers=staff.auth,
-            timeout=BILLING_RUN_SECONDS,
+        """A staff billing run, started (202, or the run under way for the period) and
+        waited for: the last progress answer (200) once the run is finished, else the
+        start's refusal as it came."""
+        started = self.http(
+            "POST", "/v1/admin/billing-runs", json={"period": period}, headers=staff.auth
         )
+        if started.status_code != 202:
+            return started
+        location = started.headers["Location"]
+
+        # In a tuple: a response is falsy when its status is an error.
+        def finished() -> tuple[requests.Response] | None:
+            progress = self.http("GET", location, headers=staff.auth)
+            if progress.status_code != 200 or progress.json()["status"] in FINISHED_RUNS:
+                return (progress,)
+            return None
+
+        [last] = wait_until(finished, BILLING_RUN_SECONDS, f"billing run {location} to finish")
+        return last
 
     def rpc(self) -> ClusterRpcProxy:
         """RPC straight to the services, without the gateway, as the suite itself: the
@@ -158,17 +170,21 @@ class Suite:
         return response.json()
 
 
-@pytest.fixture(scope="session")
-def suite(
-    test_environment: RunEnvironment, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def running_suite(
+    environment: RunEnvironment, var_dir: Path, settings: Mapping[str, str] | None = None
 ) -> Iterator[Suite]:
-    var_dir = Path(tmp_path_factory.mktemp("suite"))
+    """The whole suite on `environment` (seeded, outboxes cleared of unit tests' events),
+    its logs and mail under `var_dir`; `settings` override the test settings below. Stopped
+    at the end, once every queue is empty and every event met its contract."""
     paynow_port = free_port()
     env = (
         dict(os.environ)
-        | test_environment.as_env()
+        | environment.as_env()
         | {
             "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
+            # Each service and the gateway serve /metrics on a port of their own from here.
+            "METRICS_PORT": str(free_ports(len(METERED))),
             "PAYNOW_SIMULATOR_ADDRESS": f"127.0.0.1:{paynow_port}",
             "PAYNOW_URL": f"http://127.0.0.1:{paynow_port}",
             "PAYNOW_INTEGRATION_ID": "20001",
@@ -191,31 +207,43 @@ def suite(
             # Every test signs people up from 127.0.0.1.
             "EMAIL_REQUESTS_PER_ADDRESS": "100000",
         }
+        | dict(settings or {})
     )
     os.environ.update(CVT_ADMIN_EMAIL=STAFF_EMAIL, CVT_ADMIN_PASSWORD=PASSWORD)
-    seed()
-    forget_unit_test_events(test_environment)
+    with exported(environment):
+        seed()
+    forget_unit_test_events(environment)
     supervisor = Supervisor(var_dir, env=env)
     supervisor.start_all()
     try:
         supervisor.wait_ready(timeout=120)
-        running = Suite(supervisor, supervisor.gateway_url, test_environment)
+        running = Suite(supervisor, supervisor.gateway_url, environment)
         yield running
-        assert_nothing_left_in_queues(test_environment.amqp_uri)
+        assert_nothing_left_in_queues(environment.amqp_uri)
         assert_every_event_meets_its_contract(running)
     finally:
         supervisor.stop_all()
 
 
+@pytest.fixture(scope="session")
+def suite(
+    test_environment: RunEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Suite]:
+    with running_suite(test_environment, Path(tmp_path_factory.mktemp("suite"))) as running:
+        yield running
+
+
 def assert_nothing_left_in_queues(amqp_uri: str) -> None:
     """Nothing accepted may sit unhandled: once the tests are done, every message is
-    handled or parked (retry queues hand theirs back within a second here)."""
+    handled or parked (retry queues hand theirs back within a second here). Replies are
+    not work: those in the reply queue of a process that was killed had nobody left to
+    read them (its caller got a 503), and RabbitMQ drops that queue once it is idle."""
 
     def waiting() -> dict[str, int]:
         return {
             name: count
             for name, count in queue_depths(amqp_uri).items()
-            if count and not name.endswith(".dead-letters")
+            if count and not name.endswith(".dead-letters") and not name.startswith("rpc.reply-")
         }
 
     try:

@@ -231,10 +231,20 @@ def signed_in_request(suite: Suite, endpoint: str, person: Person) -> Request:
 
 def staff_request(suite: Suite, endpoint: str, staff: Person) -> Request:
     """Staff endpoints' requests; their organizations and invoices are made for them."""
+    if endpoint == "GET /v1/admin/settings/{service}":
+        return "/v1/admin/settings/support", None
+    if endpoint == "PATCH /v1/admin/settings/{service}":
+        return "/v1/admin/settings/support", {}  # changes nothing: tests share the suite
     if endpoint == "PATCH /v1/admin/billing-settings":
         return "/v1/admin/billing-settings", {"invoice.due_days": 14}
     if endpoint == "POST /v1/admin/billing-runs":
         return "/v1/admin/billing-runs", {"period": "1999-01"}
+    if endpoint == "GET /v1/admin/billing-runs/{run_id}":
+        run = suite.http(
+            "POST", "/v1/admin/billing-runs", json={"period": "1999-01"}, headers=staff.auth
+        )
+        assert run.status_code == 202, run.text
+        return run.headers["Location"], None
     if endpoint == "POST /v1/admin/overdue-runs":
         return "/v1/admin/overdue-runs", {"as_of": "1999-01-01T00:00:00+00:00"}
     if "{user_id}" in endpoint:

@@ -491,3 +491,84 @@ def test_a_retried_write_with_the_same_idempotency_key_counts_once(
         "GET", f"/v1/organizations/{org['id']}/billing-account", headers=owner.auth
     ).json()
     assert account["balance"] == 3000
+
+
+def test_two_runs_started_at_once_are_one_job_that_invoices_each_account_once(
+    suite: Suite, staff: Person
+) -> None:
+    """Staff start a month twice at once: one job, answered at once with its id; every
+    account invoiced once, numbered and emailed; progress reaches the total."""
+    month_start = (MONTH_START - timedelta(days=80)).replace(day=1)
+    period = month_start.strftime("%Y-%m")
+    teams = []
+    for _ in range(3):
+        owner = suite.new_person()
+        org_id = suite.new_org(owner)["id"]
+        wait_until(
+            lambda o=org_id, p=owner: suite.http(
+                "GET", f"/v1/organizations/{o}", headers=p.auth
+            ).json()["billing_account"],
+            20,
+            "the billing account",
+        )
+        lease(
+            suite,
+            staff,
+            org_id,
+            type="POS_TERMINAL",
+            name="Till",
+            monthly_fee=2000,
+            activated_at=month_start.isoformat(),
+        )
+        teams.append((owner, org_id))
+
+    pool = eventlet.GreenPool()
+    starting = [
+        pool.spawn(
+            suite.http,
+            "POST",
+            "/v1/admin/billing-runs",
+            json={"period": period},
+            headers=staff.auth,
+        )
+        for _ in range(2)
+    ]
+    started = [each.wait() for each in starting]
+    assert [response.status_code for response in started] == [202, 202], started[0].text
+    [run_id] = {response.json()["id"] for response in started}
+    assert {response.headers["Location"] for response in started} == {
+        f"/v1/admin/billing-runs/{run_id}"
+    }
+
+    seen_done = []
+
+    def finished() -> dict | None:
+        progress = suite.http("GET", f"/v1/admin/billing-runs/{run_id}", headers=staff.auth)
+        assert progress.status_code == 200, progress.text
+        body = progress.json()
+        seen_done.append(body["done"])
+        return body if body["status"] in ("COMPLETED", "FAILED") else None
+
+    run = wait_until(finished, 120, "the billing run to finish")
+    assert (run["status"], run["failed"], run["failures"]) == ("COMPLETED", 0, [])
+    assert run["done"] == run["total"] >= 3
+    assert seen_done == sorted(seen_done), "progress only moves forward"
+    assert run["started_at"] and run["finished_at"] >= run["started_at"]
+
+    for owner, org_id in teams:
+        [invoice] = [
+            i
+            for i in invoices_of(suite, owner, org_id)
+            if i["period_start"].startswith(month_start.date().isoformat())
+        ]
+        assert invoice["invoice_number"].startswith(f"INV-{NOW.year}-")
+        assert invoice["subtotal"] == 2000
+        suite.mail(owner.email, invoice["invoice_number"])
+
+    listed = suite.http("GET", "/v1/admin/billing-runs", headers=staff.auth)
+    assert listed.status_code == 200, listed.text
+    assert run_id in [each["id"] for each in listed.json()["items"]]
+    owner = teams[0][0]
+    assert (
+        suite.http("GET", f"/v1/admin/billing-runs/{run_id}", headers=owner.auth).status_code == 403
+    )

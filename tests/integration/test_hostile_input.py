@@ -277,7 +277,7 @@ def test_services_refuse_hostile_input_from_any_rpc_caller(suite: Suite, org: di
             cluster.identity.list_all_users({"q": NUL})
         assert "q" in caught.value.fields
         with pytest.raises(ValidationFailed) as caught:
-            cluster.billing.run_billing({"period": "0000-01"})
+            cluster.billing.start_billing_run({"period": "0000-01"})
         assert "period" in caught.value.fields
         with pytest.raises(ValidationFailed) as caught:
             cluster.billing.add_service(

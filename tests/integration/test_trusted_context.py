@@ -39,15 +39,17 @@ def test_forged_staff_claims_sent_straight_to_billing_are_refused_and_audited(
     marker = f"forged-{uuid.uuid4().hex[:12]}"
     forged = {"request_id": marker, "actor_type": "user", "actor_id": "mallory", "is_staff": True}
     with raw_rpc(suite, forged) as cluster, pytest.raises(Unauthorized, match="unsigned"):
-        cluster.billing.run_billing({"period": "1999-01"})
+        cluster.billing.start_billing_run({"period": "1999-01"})
 
-    [(actor_type, actor_id, metadata)] = refusals(suite, "billing", "billing.run_billing", marker)
+    [(actor_type, actor_id, metadata)] = refusals(
+        suite, "billing", "billing.start_billing_run", marker
+    )
     assert (actor_type, actor_id) == (context.ANONYMOUS, None)
     assert metadata["reason"] == "unsigned call context"
     assert metadata["claims"] == forged
     wait_until(
         lambda: any(
-            " WARNING " in line and "refused billing.run_billing: unsigned" in line
+            " WARNING " in line and "refused billing.start_billing_run: unsigned" in line
             for line in suite.log_text("billing").splitlines()
             if marker in line
         ),

@@ -14,7 +14,7 @@ from services.support.response_targets import (
     first_response_due,
     parse,
 )
-from services.support.summary import summary_hour
+from services.support.settings import DECLARED
 from services.support.tests.conftest import TARGETS
 
 # 2026-11-27 is a Friday.
@@ -83,7 +83,19 @@ def test_business_days_are_counted_in_utc() -> None:
 
 
 @pytest.mark.parametrize("text", ["24", "-1", "six", ""])
-def test_a_bad_summary_hour_is_refused_naming_the_setting(text: str) -> None:
-    with pytest.raises(ValueError, match="SUPPORT_SUMMARY_HOUR_UTC"):
-        summary_hour(text)
-    assert summary_hour("0") == 0
+def test_a_bad_summary_hour_is_refused_naming_the_setting(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPORT_SUMMARY_HOUR_UTC", text)
+    with pytest.raises(ValueError, match=r"^SUPPORT_SUMMARY_HOUR_UTC: "):
+        DECLARED.check_defaults()
+    monkeypatch.setenv("SUPPORT_SUMMARY_HOUR_UTC", "0")
+    assert DECLARED.check_defaults() is DECLARED
+
+
+def test_bad_targets_in_the_environment_stop_the_start_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SUPPORT_RESPONSE_TARGETS", "URGENT=1h")
+    with pytest.raises(BadTargets, match=r"^SUPPORT_RESPONSE_TARGETS: no target for"):
+        DECLARED.check_defaults()
