@@ -16,7 +16,7 @@ from ops import database  # noqa: E402
 from shared import config, context  # noqa: E402
 from shared.authorization import MemberRole  # noqa: E402
 from shared.unit_of_work import UnitOfWork  # noqa: E402
-from tests.harness import RunEnvironment, run_environment  # noqa: E402
+from tests.harness import RunEnvironment, exported, run_environment  # noqa: E402
 
 # A test run signs call contexts like any process of the suite (the events domain tests
 # emit, RPC sent straight to a service), with a key of its own that the processes the
@@ -27,18 +27,9 @@ os.environ[config.CONTEXT_SIGNING_KEY.name] = secrets.token_urlsafe(32)
 @pytest.fixture(scope="session")
 def test_environment() -> Iterator[RunEnvironment]:
     """A fresh database (every service's schema migrated) and vhost for this test run."""
-    with run_environment() as env:
-        saved = {name: os.environ.get(name) for name in env.as_env()}
-        os.environ.update(env.as_env())
-        try:
-            database.migrate_all()
-            yield env
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    with run_environment() as env, exported(env):
+        database.migrate_all()
+        yield env
 
 
 @pytest.fixture

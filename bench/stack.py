@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import create_engine, pool, text
 
 from bench.results import RESULTS_DIR
 from ops import database
@@ -30,7 +29,7 @@ from ops.processes import COMPONENTS, METERED, ROOT, Supervisor, free_port, free
 from ops.seed import seed
 from shared import config
 from shared.waiting import wait_until
-from tests.harness import RunEnvironment, run_environment
+from tests.harness import RunEnvironment, environ, run_environment, run_sql
 
 STAFF_EMAIL = "bench-staff@cvt.test"
 TERMINAL_SCOPES = ["pos:read", "usage:write", "usage:read"]
@@ -83,13 +82,7 @@ class Stack:
         return Tenant(org_id, key.json()["key"], self.staff_auth)
 
     def sql(self, statement: str, **params: object) -> list[Any]:
-        engine = create_engine(self.env.database_url, poolclass=pool.NullPool)
-        try:
-            with engine.begin() as conn:
-                result = conn.execute(text(statement), params)
-                return list(result) if result.returns_rows else []
-        finally:
-            engine.dispose()
+        return run_sql(self.env.database_url, statement, **params)
 
     def pids(self) -> dict[str, int]:
         return {c: pid for c in COMPONENTS if (pid := self.supervisor.pid(c)) is not None}
@@ -142,9 +135,7 @@ def bench_stack(log_level: str = "INFO") -> Iterator[Stack]:
             config.CVT_ADMIN_PASSWORD.name: password,
             config.CONTEXT_SIGNING_KEY.name: secrets.token_urlsafe(32),
         }
-        saved = {name: os.environ.get(name) for name in own}
-        os.environ.update(own)
-        try:
+        with environ(own):
             database.migrate_all()
             seed()
             # A directory per run: two benchmarks started at once must not share pid files.
@@ -182,12 +173,6 @@ def bench_stack(log_level: str = "INFO") -> Iterator[Stack]:
                 supervisor.stop_all()
             # Kept when the run failed: its logs say why.
             shutil.rmtree(run_dir)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 def var_dir(*parts: str) -> Path:

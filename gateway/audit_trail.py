@@ -13,12 +13,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-import eventlet
-from nameko.exceptions import UnknownService
-
-from shared.errors import Unavailable
+from gateway.fan_out import ask_every_service
 from shared.rpc import call
 
 # The most rows one service answers in one call (shared.schemas.PageQuerySchema).
@@ -52,23 +50,11 @@ def merged_trail(
     each service's name to its `audit_trail` RPC method; `filters` are AuditQuerySchema's,
     as sent (each service checks them again)."""
     asked = {key: value for key, value in filters.items() if key not in ("limit", "offset")}
-    names = list(trails)
-
-    def fetch(name: str) -> tuple[list[dict[str, Any]], int] | None:
-        """None when the service did not answer; its refusals (422, 403) are raised."""
-        try:
-            return _rows(trails[name], asked, offset + limit)
-        except (Unavailable, UnknownService):
-            return None
-
-    answers = dict(zip(names, eventlet.GreenPool(len(names)).imap(fetch, names), strict=True))
-    silent = sorted(name for name, answer in answers.items() if answer is None)
-    if silent:
-        raise Unavailable(
-            f"the audit trail is incomplete without {', '.join(silent)}; try again",
-            {name: ["did not answer"] for name in silent},
-        )
-    pages = [answer for answer in answers.values() if answer is not None]
+    answers = ask_every_service(
+        {name: partial(_rows, trail, asked, offset + limit) for name, trail in trails.items()},
+        "the audit trail is incomplete",
+    )
+    pages = list(answers.values())
     # Each service's rows are newest first already: merge, do not re-sort.
     merged = heapq.merge(*(rows for rows, _ in pages), key=_moment, reverse=True)
     items = [row for _, row in zip(range(offset + limit), merged, strict=False)][offset:]

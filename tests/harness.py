@@ -14,9 +14,10 @@ import shutil
 import subprocess
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import requests
@@ -59,10 +60,8 @@ class RunEnvironment:
 
 
 @contextmanager
-def exported(environment: RunEnvironment) -> Iterator[None]:
-    """`environment` in os.environ while the block runs (for code that reads its settings
-    there: migrations, the seed), as it was before afterwards."""
-    values = environment.as_env()
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ while the block runs, as it was before afterwards."""
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -73,6 +72,23 @@ def exported(environment: RunEnvironment) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def exported(environment: RunEnvironment) -> AbstractContextManager[None]:
+    """`environment` in os.environ while the block runs (for code that reads its settings
+    there: migrations, the seed)."""
+    return environ(environment.as_env())
+
+
+def run_sql(database_url: str, statement: str, **params: object) -> list[Any]:
+    """One statement in a transaction of its own; the rows, if it returns any."""
+    engine = create_engine(database_url, poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement), params)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def _postgres_error(server: URL) -> str | None:

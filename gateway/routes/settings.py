@@ -4,17 +4,16 @@ staff: all of them at once, one service's, and changing some of one service's.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
-import eventlet
 from marshmallow import INCLUDE, Schema, fields
-from nameko.exceptions import UnknownService
 from werkzeug.wrappers import Request
 
 from gateway.access import STAFF
+from gateway.fan_out import ask_every_service
 from gateway.routing import STAFF_TAGS, Gateway, RouteTable
 from shared import config
-from shared.errors import Unavailable
 from shared.rpc import call
 from shared.settings import ServiceSettingsSchema
 
@@ -43,25 +42,13 @@ class AllSettingsSchema(Schema):
 
 def every_service_settings(methods: Mapping[str, Any]) -> dict[str, Any]:
     """Each service's `system_settings` answer (`methods` maps its name to the RPC
-    method), asked at once. A service that does not answer fails the whole answer (503
-    naming it): a list with a service missing would read as that service having none."""
-    names = list(methods)
-
-    def ask(name: str) -> dict[str, Any] | None:
-        try:
-            answer: dict[str, Any] = call(methods[name])
-            return answer
-        except (Unavailable, UnknownService):
-            return None
-
-    answers = dict(zip(names, eventlet.GreenPool(len(names)).imap(ask, names), strict=True))
-    silent = sorted(name for name, answer in answers.items() if answer is None)
-    if silent:
-        raise Unavailable(
-            f"settings are incomplete without {', '.join(silent)}; try again",
-            {name: ["did not answer"] for name in silent},
-        )
-    return {"services": [answers[name] for name in names]}
+    method), asked at once; 503 naming any service that does not answer (a list with a
+    service missing would read as that service having none)."""
+    answers = ask_every_service(
+        {name: partial(call, method) for name, method in methods.items()},
+        "settings are incomplete",
+    )
+    return {"services": list(answers.values())}
 
 
 @routes.add(

@@ -27,7 +27,7 @@ from shared import config, context
 from shared.errors import ValidationFailed
 from shared.event_catalogue import contracts_by_route
 from shared.waiting import DeadlineExceeded, wait_until
-from tests.harness import RunEnvironment, exported, queue_depths
+from tests.harness import RunEnvironment, exported, queue_depths, run_sql
 
 ALLOWED_ORIGIN = "https://app.cvt.test"
 MAX_BODY_BYTES = 64 * 1024
@@ -101,13 +101,7 @@ class Suite:
         )
 
     def sql(self, statement: str, **params: object) -> list:
-        engine = create_engine(self.env.database_url, poolclass=pool.NullPool)
-        try:
-            with engine.begin() as conn:
-                result = conn.execute(text(statement), params)
-                return list(result) if result.returns_rows else []
-        finally:
-            engine.dispose()
+        return run_sql(self.env.database_url, statement, **params)
 
     def log_text(self, component: str) -> str:
         return self.supervisor.log_file(component).read_text(errors="replace")
