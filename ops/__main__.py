@@ -9,7 +9,7 @@ seed               staff admin user and default settings (idempotent)
 env                every environment variable the suite reads
 dead-letters ...   parked messages: list, show, replay, drop (see `dead-letters -h`)
 audit verify       walk the audit hash chains (`--service S`: one); exit 1 if one is broken
-billing run|runs   start a month's billing run and watch it (`--period YYYY-MM`); list runs
+billing ...        a month's billing run with its progress; list runs; overdue as of a moment
 health [SERVICE]   ask services for their health RPC; exit 1 unless all answer
 queues [SERVICE]   every queue the services consume: messages waiting, consumers
 staff create EMAIL a CVT staff user (idempotent)

@@ -1,7 +1,9 @@
 """`python -m ops billing run --period YYYY-MM` starts a month's billing run (or joins the
 one under way) and shows its progress until it ends; `python -m ops billing runs` lists
-the runs. Both work on billing's database as the suite itself: the running billing
-processes do the work, and stopping the command (Ctrl-C) leaves the run going."""
+the runs; `python -m ops billing overdue [--as-of MOMENT]` moves overdue invoices and
+accounts along as of that moment and prints the accounts it found late. They work on
+billing's database as the suite itself: the running billing processes do a run's work,
+and stopping the command (Ctrl-C) leaves the run going."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 from ops.database import unit_of_work
 from ops.processes import local_signing_key
 from ops.table import format_table
-from services.billing import billing_runs
+from services.billing import billing_runs, overdue
 from services.billing.models import ACTIVE_RUN_STATUSES
 from shared import config
 from shared.errors import DomainError
@@ -111,6 +113,19 @@ def _runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overdue(args: argparse.Namespace) -> int:
+    _sign_as_the_suite()
+    try:
+        with unit_of_work("billing") as uow:
+            late = overdue.run_overdue(uow, {"as_of": args.as_of} if args.as_of else {})
+    except DomainError as exc:
+        return _refused(exc)
+    rows = [(account["organization_id"], account["status"]) for account in late]
+    print(format_table(["organization", "account status"], rows))
+    print(f"\n{len(late):,} account(s) with overdue invoices as of {args.as_of or 'now'}")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "billing",
@@ -125,3 +140,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     runs = actions.add_parser("runs", help="the runs, newest first")
     runs.add_argument("--limit", type=int, default=20)
     runs.set_defaults(run=_runs)
+    late = actions.add_parser(
+        "overdue", help="move overdue invoices and accounts along as of a moment (idempotent)"
+    )
+    late.add_argument("--as-of", help="an ISO 8601 moment with its offset; default: now")
+    late.set_defaults(run=_overdue)

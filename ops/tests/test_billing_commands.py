@@ -55,3 +55,20 @@ def test_the_progress_bar_fills_with_finished_accounts() -> None:
     assert progress_line(run, 2.0) == (
         f"[{'#' * 15}{'.' * 15}] 100/200 RUNNING, 10 failed, 50 accounts/s"
     )
+
+
+def test_overdue_as_of_a_moment_prints_the_late_accounts(
+    unit_of_work, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing was due before 1970: the run finds no account late, and says so in a table.
+    assert main(["billing", "overdue", "--as-of", "1970-01-01T00:00:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["organization", "account", "status"]
+    assert "0 account(s) with overdue invoices as of 1970-01-01T00:00:00Z" in out
+
+
+def test_an_overdue_run_for_no_moment_names_the_field(
+    unit_of_work, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["billing", "overdue", "--as-of", "yesterday"]) == 1
+    assert "as_of" in capsys.readouterr().out
