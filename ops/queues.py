@@ -6,7 +6,6 @@ Broadcast queues are left out: each running instance has its own, named after it
 from __future__ import annotations
 
 import argparse
-import importlib
 from dataclasses import dataclass
 
 from amqp.exceptions import NotFound
@@ -18,6 +17,7 @@ from nameko.rpc import RPC_QUEUE_TEMPLATE, Rpc
 
 from ops.table import format_table
 from shared import config, dead_letters
+from shared.components import service_class
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,6 @@ class QueueDepth:
     # None when the queue does not exist (the service has never run on this broker).
     ready: int | None
     consumers: int | None
-
-
-def service_class(service: str) -> type:
-    module = importlib.import_module(f"services.{service}.service")
-    for value in vars(module).values():
-        if isinstance(value, type) and getattr(value, "name", None) == service:
-            return value
-    raise LookupError(f"services.{service}.service defines no service named {service!r}")
 
 
 def consumed_queues(service: str) -> list[str]:

@@ -17,8 +17,8 @@ from nameko.events import BROADCAST, EventHandler
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 from shared import config
+from shared.components import COMPONENTS, service_class
 from shared.events import ENVELOPE, Event, describe_type, field_types, required_fields
-from shared.launcher import COMPONENTS, service_class
 
 Route = tuple[str, str]
 """(publishing service, event type): the exchange and routing key of an event."""

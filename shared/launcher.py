@@ -10,24 +10,12 @@ import eventlet
 
 eventlet.monkey_patch()
 
-import importlib  # noqa: E402
 import sys  # noqa: E402
 
 from nameko.cli.run import run  # noqa: E402
 
 from shared import config, context, logs, metrics, tracing  # noqa: E402
-
-COMPONENTS = {name: f"services.{name}.service" for name in config.SERVICES} | {
-    "gateway": "gateway.service"
-}
-
-
-def service_class(component: str) -> type:
-    module = importlib.import_module(COMPONENTS[component])
-    for value in vars(module).values():
-        if isinstance(value, type) and getattr(value, "name", None) == component:
-            return value
-    raise LookupError(f"{COMPONENTS[component]} defines no service named {component!r}")
+from shared.components import COMPONENTS, service_class  # noqa: E402
 
 
 def main(argv: list[str]) -> None:

@@ -32,6 +32,7 @@ from shared.event_catalogue import contracts_by_route
 from shared.ids import cuid
 from shared.outbox import OutboxRelay
 from shared.unit_of_work import UnitOfWork
+from shared.waiting import wait_until
 from tests.harness import RunEnvironment
 
 
@@ -91,6 +92,16 @@ def test_entrypoint_calls_are_counted_by_outcome_with_their_latency(counted: str
         with pytest.raises(RemoteError):
             cluster.metricscounted.breaks()
 
+    # Nameko sends the reply before the worker's result hooks run, where calls are counted.
+    wait_until(
+        lambda: (
+            calls("breaks", "error") > before["breaks"]
+            and calls("works", "ok") >= before["works"] + 2
+            and calls("refuses", "refused") > before["refuses"]
+        ),
+        10,
+        "every call counted",
+    )
     assert calls("works", "ok") == before["works"] + 2
     assert calls("refuses", "refused") == before["refuses"] + 1
     assert calls("breaks", "error") == before["breaks"] + 1
