@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import eventlet
+from amqp.exceptions import AMQPError
 from kombu import Queue
 from nameko.events import BROADCAST, SERVICE_POOL, EventHandler
 from nameko.messaging import Consumer
@@ -45,7 +46,7 @@ class _RetriesThenParks:
         self, message: Any, result: Any = None, exc_info: Any = None
     ) -> None:
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            self._settle(self.queue_consumer.ack_message, message)
             return
         exc = exc_info[1]
         try:
@@ -59,7 +60,7 @@ class _RetriesThenParks:
         except Exception:
             log.exception("could not set %s message aside; handing it back", self.queue.name)
             eventlet.sleep(REQUEUE_DELAY_SECONDS)
-            self.queue_consumer.requeue_message(message)
+            self._settle(self.queue_consumer.requeue_message, message)
             return
         counter = metrics.MESSAGES_PARKED if decision.parked else metrics.MESSAGES_RETRIED
         counter.labels(self.container.service_name, self.queue.name).inc()
@@ -73,7 +74,17 @@ class _RetriesThenParks:
                 "%s message failed (attempt %d); retrying in %g s",
                 self.queue.name, decision.attempts, decision.delay,
             )  # fmt: skip
-        self.queue_consumer.ack_message(message)
+        self._settle(self.queue_consumer.ack_message, message)
+
+    def _settle(self, settle: Callable[[Any], None], message: Any) -> None:
+        """A connection lost under an ack must not kill the service (nameko stops a
+        container whose worker raises): the broker hands the unacknowledged message out
+        again once it is back, and every handler is idempotent."""
+        try:
+            settle(message)
+        except (OSError, AMQPError) as lost:
+            log.warning("%s message not settled, the broker will redeliver it: %r",
+                        self.queue.name, lost)  # fmt: skip
 
 
 class ReliableEventHandler(_RetriesThenParks, EventHandler):
