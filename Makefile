@@ -46,8 +46,9 @@ seed: install
 env: install
 	$(PY) -m ops env
 
-test: install browser tools ## every test: unit and integration (needs RabbitMQ + PostgreSQL, or Docker)
+test: install browser tools ## every test: unit and integration (needs RabbitMQ + PostgreSQL, or Docker), then the dependency audit
 	$(PY) -m pytest
+	$(PY) -m ops.dependency_audit --when-reachable
 
 test-unit: install tools
 	$(PY) -m pytest -m "not integration"

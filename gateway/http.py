@@ -62,9 +62,13 @@ DEFAULT_CACHE_CONTROL = "no-store"
 RETRY_AFTER_SECONDS = 5
 
 
+# Made once: json.dumps with options builds an encoder for every response.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":")),
+        _COMPACT_JSON.encode(body),
         status=status,
         headers=headers,
         mimetype="application/json",

@@ -11,6 +11,12 @@ A vulnerability without a fix is printed but does not fail: there is nothing to 
 
 `--strict` is what keeps an unreachable service from passing: without it pip-audit skips
 each dependency it cannot look up and still exits 0.
+
+`--when-reachable` (what `make test`, and so CI, runs after the tests): a fixable
+vulnerability still fails (exit 1), but an audit that could not be made is reported in a
+banner and passes (exit 0), because a CI machine without a route to any vulnerability
+service (this project's, so far) must still be able to land changes. The banner says the
+dependencies were NOT audited; the other arguments go to pip-audit.
 """
 
 from __future__ import annotations
@@ -75,11 +81,25 @@ def last_lines(text: str, count: int = 5) -> str:
     return "\n".join(text.strip().splitlines()[-count:]) or "(pip-audit said nothing)"
 
 
+WHEN_REACHABLE = "--when-reachable"
+
+
 def main(argv: list[str]) -> int:
+    when_reachable = WHEN_REACHABLE in argv
+    pip_audit_args = [arg for arg in argv if arg != WHEN_REACHABLE]
     try:
-        report = pip_audit_report(*argv)
+        report = pip_audit_report(*pip_audit_args)
     except AuditFailed as failed:
         print(f"dependency audit could not be made:\n{failed}", file=sys.stderr)
+        if when_reachable:
+            rule = "=" * 72
+            print(
+                f"{rule}\nDEPENDENCIES NOT AUDITED: the vulnerability service could not "
+                "answer for every dependency (see above).\nPassing because of "
+                f"{WHEN_REACHABLE}; run `make audit` where one answers.\n{rule}",
+                file=sys.stderr,
+            )
+            return 0
         return CANNOT_AUDIT
     found = vulnerabilities(report)
     fixable = [v for v in found if v.fix_versions]

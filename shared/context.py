@@ -15,13 +15,14 @@ the outbox, nameko forwarding a worker's context on its RPC calls) goes through
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from shared import config
@@ -58,10 +59,17 @@ class UntrustedContext(Exception):
         return f"{self.reason} (claims {claimed or 'nothing'})"
 
 
-def signing_keys() -> list[bytes]:
+def signing_keys() -> tuple[bytes, ...]:
     """The configured keys, the one that signs first; all of them verify (rotation)."""
+    return _parsed_keys(config.CONTEXT_SIGNING_KEY.get())
+
+
+# Every RPC call, event and request signs or checks a context: parse the setting once per
+# value, not once per message (a changed value, as tests make, is parsed again).
+@functools.lru_cache(maxsize=4)
+def _parsed_keys(value: str) -> tuple[bytes, ...]:
     setting = config.CONTEXT_SIGNING_KEY
-    keys = [key.strip() for key in setting.get().split(",") if key.strip()]
+    keys = [key.strip() for key in value.split(",") if key.strip()]
     if not keys:
         raise SigningKeyMissing(
             f"{setting.name} is not set. Every process of the suite signs and checks call "
@@ -75,7 +83,7 @@ def signing_keys() -> list[bytes]:
             f"{setting.name} holds a key shorter than {MIN_KEY_LENGTH} characters; "
             "use a random one that long or longer."
         )
-    return [key.encode() for key in keys]
+    return tuple(key.encode() for key in keys)
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,8 @@ class CallContext:
             raise UntrustedContext("unsigned call context", data)
         try:
             ctx = cls.from_context_data(data)
-            expected = [_mac(key, ctx) for key in signing_keys()]
+            canonical = _canonical(ctx._values())
+            expected = [_mac(key, canonical) for key in signing_keys()]
         except (TypeError, ValueError) as exc:
             raise UntrustedContext("malformed call context", data) from exc
         given = signature.encode() if isinstance(signature, str) else b""
@@ -133,25 +142,36 @@ class CallContext:
 
     def to_context_data(self) -> dict[str, Any]:
         """Nameko context data, signed with the first configured key."""
-        data = asdict(self)
-        data["scopes"] = list(self.scopes)
-        data[SIGNATURE] = _mac(signing_keys()[0], self)
+        data = self._values()
+        data[SIGNATURE] = _mac(signing_keys()[0], _canonical(data))
         # nameko drops None headers with a warning; leave them out instead.
         return {key: value for key, value in data.items() if value not in (None, [])}
+
+    def _values(self) -> dict[str, Any]:
+        """Every field by name, scopes as a list (JSON's and AMQP's form). `asdict` would
+        do the same with deep copies, at a cost felt on every request."""
+        values = {name: getattr(self, name) for name in _FIELD_NAMES}
+        values["scopes"] = list(self.scopes)
+        return values
 
     def to_headers(self) -> dict[str, Any]:
         """The same as AMQP headers, for messages published without nameko's help."""
         return {HEADER_PREFIX + key: value for key, value in self.to_context_data().items()}
 
 
-def _mac(key: bytes, ctx: CallContext) -> str:
-    """HMAC-SHA256 of every field, in one canonical JSON form (names sorted, no spaces)."""
-    values = asdict(ctx)
-    values["scopes"] = list(ctx.scopes)
-    canonical = json.dumps(
-        [_SIGNED_AS, values], sort_keys=True, separators=(",", ":"), ensure_ascii=True
-    )
-    return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
+_FIELD_NAMES = tuple(f.name for f in fields(CallContext))
+# json.dumps with options builds an encoder per call; one made once encodes the same bytes.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _canonical(values: Mapping[str, Any]) -> bytes:
+    """Every field in one canonical JSON form (names sorted, no spaces): what is signed."""
+    values = {name: values[name] for name in _FIELD_NAMES}
+    return _CANONICAL_JSON.encode([_SIGNED_AS, values]).encode()
+
+
+def _mac(key: bytes, canonical: bytes) -> str:
+    return hmac.new(key, canonical, hashlib.sha256).hexdigest()
 
 
 def _claims(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,10 @@ def reporting(report: dict[str, Any]) -> Any:
     return lambda *args: report
 
 
+def unreachable(*args: str) -> dict[str, Any]:
+    raise AuditFailed("Failed to resolve 'api.osv.dev'")
+
+
 def test_every_vulnerability_is_read_with_its_fixes() -> None:
     assert vulnerabilities(REPORT) == [
         Vulnerability("werkzeug", "2.3.0", "GHSA-q34m-jh98-gwm2", ("3.0.6",)),
@@ -58,12 +62,31 @@ def test_only_vulnerabilities_without_a_fix_pass(monkeypatch: pytest.MonkeyPatch
 def test_an_audit_that_could_not_be_made_fails_on_its_own_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def unreachable(*args: str) -> dict[str, Any]:
-        raise AuditFailed("Failed to resolve 'api.osv.dev'")
-
     monkeypatch.setattr(dependency_audit, "pip_audit_report", unreachable)
     assert main([]) == CANNOT_AUDIT
     assert "Failed to resolve 'api.osv.dev'" in capsys.readouterr().err
+
+
+def test_when_reachable_passes_an_audit_that_could_not_be_made_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(dependency_audit, "pip_audit_report", unreachable)
+    assert main(["--when-reachable"]) == 0
+    assert "DEPENDENCIES NOT AUDITED" in capsys.readouterr().err
+
+
+def test_when_reachable_still_fails_on_a_fixable_vulnerability(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    passed: list[tuple[str, ...]] = []
+
+    def report(*args: str) -> dict[str, Any]:
+        passed.append(args)
+        return REPORT
+
+    monkeypatch.setattr(dependency_audit, "pip_audit_report", report)
+    assert main(["--when-reachable", "--timeout", "5"]) == 1
+    assert passed == [("--timeout", "5")]
 
 
 def test_a_service_that_cannot_be_reached_gives_no_report() -> None:

@@ -73,27 +73,7 @@ def billed_organizations(
     orgs = []
     for _ in range(count):
         address = f"accounts-{uuid.uuid4().hex[:10]}@example.co.zw"
-        orgs.append((suite.new_org(owner, email=address)["id"], address))
-    for org_id, _ in orgs:
-        wait_until(
-            lambda org_id=org_id: suite.http(
-                "GET", f"/v1/organizations/{org_id}", headers=owner.auth
-            ).json()["billing_account"],
-            20,
-            f"the billing account of {org_id}",
-        )
-        leased = suite.http(
-            "POST",
-            f"/v1/admin/organizations/{org_id}/services",
-            headers=staff.auth,
-            json={
-                "type": "POS_TERMINAL",
-                "name": "Till",
-                "monthly_fee": monthly_fee,
-                "activated_at": MONTH_START.isoformat(),
-            },
-        )
-        assert leased.status_code == 201, leased.text
+        orgs.append((lease_to_new_organization(suite, staff, owner, monthly_fee, address), address))
     run = suite.run_billing(staff, PERIOD)
     assert run.status_code == 200, run.text
     billed = []
@@ -105,6 +85,34 @@ def billed_organizations(
         assert detail["amount_due"] == detail["total"] > 0
         billed.append(Billed(owner, org_id, address, detail))
     return billed
+
+
+def lease_to_new_organization(
+    suite: Suite, staff: Person, owner: Person, monthly_fee: int = 5000, email: str | None = None
+) -> str:
+    """A new organization of `owner` (its address `email`, if given) leasing a terminal
+    since the start of the month, not yet invoiced; its id."""
+    org_id = suite.new_org(owner, **({"email": email} if email else {}))["id"]
+    wait_until(
+        lambda: suite.http("GET", f"/v1/organizations/{org_id}", headers=owner.auth).json()[
+            "billing_account"
+        ],
+        30,
+        f"the billing account of {org_id}",
+    )
+    leased = suite.http(
+        "POST",
+        f"/v1/admin/organizations/{org_id}/services",
+        headers=staff.auth,
+        json={
+            "type": "POS_TERMINAL",
+            "name": "Till",
+            "monthly_fee": monthly_fee,
+            "activated_at": MONTH_START.isoformat(),
+        },
+    )
+    assert leased.status_code == 201, leased.text
+    return org_id
 
 
 def billed_organization(suite: Suite, staff: Person) -> Billed:

@@ -27,9 +27,13 @@ import pytest
 from ops.processes import Supervisor
 from shared import config
 from shared.clock import utcnow
-from shared.waiting import wait_until
 from tests.integration.conftest import Person, Suite
-from tests.integration.payments_helpers import MONTH_START, PERIOD, Billed, billed_organizations
+from tests.integration.payments_helpers import (
+    PERIOD,
+    Billed,
+    billed_organizations,
+    lease_to_new_organization,
+)
 from tests.integration.test_metering import new_key
 from tests.reliability.load import (
     Tally,
@@ -44,32 +48,6 @@ from tests.reliability.load import (
 pytestmark = pytest.mark.integration
 
 VICTIMS: tuple[str, ...] = (*config.SERVICES, "gateway", "paynow-simulator")
-
-
-def lease_to_new_organization(suite: Suite, staff: Person, owner: Person) -> str:
-    """A new organization of `owner` leasing a terminal since the start of the month, not
-    yet invoiced; its id."""
-    org_id = suite.new_org(owner)["id"]
-    wait_until(
-        lambda: suite.http("GET", f"/v1/organizations/{org_id}", headers=owner.auth).json()[
-            "billing_account"
-        ],
-        30,
-        f"the billing account of {org_id}",
-    )
-    leased = suite.http(
-        "POST",
-        f"/v1/admin/organizations/{org_id}/services",
-        headers=staff.auth,
-        json={
-            "type": "POS_TERMINAL",
-            "name": "Till",
-            "monthly_fee": 5000,
-            "activated_at": MONTH_START.isoformat(),
-        },
-    )
-    assert leased.status_code == 201, leased.text
-    return org_id
 
 
 def finalized_invoices(suite: Suite) -> dict[str, tuple[Any, ...]]:
