@@ -43,8 +43,19 @@ log = logging.getLogger(__name__)
 
 # Where an emailed link's token goes, in the stored parts: URL- and HTML-safe as it is.
 TOKEN_WITHHELD = "__token_withheld__"
-# The SMTP mailer's send: (To header, subject, plain text, HTML).
-Send = Callable[[str, str, str, str], None]
+# The SMTP mailer's send: (To header, subject, plain text, HTML, Message-ID).
+Send = Callable[[str, str, str, str, str], None]
+MESSAGE_ID_DOMAIN = "cvt.co.zw"
+
+
+def message_id(row_id: str) -> str:
+    """One Message-ID per email log row, the same on every attempt: if notifications dies
+    between SMTP accepting a message and the row becoming SENT, the retry is the same
+    message to the mail systems that drop a Message-ID they already hold. A staff resend
+    is a new row, so a new message."""
+    return f"<{row_id}@{MESSAGE_ID_DOMAIN}>"
+
+
 # What a send raises when the email did not go: recorded on the row, then raised.
 SEND_ERRORS = (smtplib.SMTPException, OSError, ValueError)
 
@@ -180,6 +191,7 @@ def deliver(store: Transactions, send: Send, row: EmailLog, token: str | None) -
             row.subject,
             with_token(row.text_body or "", token),
             with_token(row.html_body or "", token),
+            message_id(row.id),
         )
     except SEND_ERRORS as exc:
         error = f"{type(exc).__name__}: {exc}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 from nameko.extensions import DependencyProvider
@@ -13,14 +12,16 @@ from services.notifications.templates import header_safe
 from shared import config
 
 
-def compose_message(sender: str, to: str, subject: str, text: str, html: str) -> EmailMessage:
+def compose_message(
+    sender: str, to: str, subject: str, text: str, html: str, message_id: str
+) -> EmailMessage:
     """multipart/alternative: the plain-text part first, the HTML part (preferred by
     clients that show HTML) last."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = to  # an address that cannot be a header raises ValueError: permanent
     message["Subject"] = header_safe(subject)
-    message["Message-ID"] = make_msgid(domain="cvt.co.zw")
+    message["Message-ID"] = message_id
     message.set_content(text.replace("\x00", ""))
     message.add_alternative(html.replace("\x00", ""), subtype="html")
     return message
@@ -32,8 +33,8 @@ class SmtpMailer:
         self.port = int(config.SMTP_PORT.get())
         self.sender = config.MAIL_FROM.get()
 
-    def send(self, to: str, subject: str, text: str, html: str) -> None:
-        message = compose_message(self.sender, to, subject, text, html)
+    def send(self, to: str, subject: str, text: str, html: str, message_id: str) -> None:
+        message = compose_message(self.sender, to, subject, text, html, message_id)
         with smtplib.SMTP(self.host, self.port, timeout=15) as smtp:
             if config.flag(config.SMTP_STARTTLS):
                 smtp.starttls()

@@ -98,7 +98,7 @@ def test_the_row_is_queued_and_committed_before_the_email_goes(unit_of_work) -> 
     assert sent.sent_at is not None
     assert (sent.request_id, sent.organization_id) == ("req-overdue-1", "org-1")
     assert sent.recipients == ["ops@acme.co.zw", "tendai@acme.co.zw", "rudo@acme.co.zw"]
-    [(to, subject, text, html)] = [c.args for c in mailer.send.call_args_list]
+    [(to, subject, text, html, _)] = [c.args for c in mailer.send.call_args_list]
     assert (to, subject, text, html) == (sent.to, sent.subject, sent.text_body, sent.html_body)
     assert html.startswith("<!DOCTYPE html>")
 
@@ -123,6 +123,10 @@ def test_a_failed_send_is_recorded_and_raised_and_the_retry_sends_it(unit_of_wor
     assert [(r.status, r.attempts) for r in seen] == [(EmailStatus.QUEUED, 1)]
     sent = row_for(unit_of_work, id=failed.id)
     assert (sent.status, sent.attempts, sent.error_message) == (EmailStatus.SENT, 2, None)
+    # Every attempt is the same message to the mail systems: a send that SMTP accepted
+    # but that was not recorded (a crash in between) is recognised as a duplicate.
+    message_ids = {c.args[4] for c in mailer.send.call_args_list}
+    assert message_ids == {f"<{failed.id}@cvt.co.zw>"}
 
 
 def test_a_refusal_no_retry_can_mend_is_recorded_and_parked(unit_of_work) -> None:
@@ -168,7 +172,7 @@ def test_the_log_keeps_a_links_token_withheld(unit_of_work) -> None:
     event, mailer = reset(), Mock()
     worker(unit_of_work, mailer).send_password_reset_email(event.to_payload())
 
-    [(_, _, text, html)] = [c.args for c in mailer.send.call_args_list]
+    [(_, _, text, html, _)] = [c.args for c in mailer.send.call_args_list]
     assert "reset-password?token=tok-1" in text
     assert 'href="https://app.cvt.test/reset-password?token=tok-1"' in html
     logged = row_for(unit_of_work, event_id=event.event_id)
@@ -315,8 +319,12 @@ def test_staff_resend_a_failed_email_once_smtp_is_back(unit_of_work) -> None:
     assert resent["event_id"] is None
     assert resent["attempts"] == 1
     mailer.send.assert_called_with(
-        original.to, original.subject, original.text_body, original.html_body
-    )
+        original.to, original.subject, original.text_body, original.html_body,
+        f"<{resent['id']}@cvt.co.zw>",
+    )  # fmt: skip
+    # A resend is a new message: mail systems must not take it for the first one.
+    [first_try] = [c.args for c in mailer.send.call_args_list[:1]]
+    assert first_try[4] == f"<{original.id}@cvt.co.zw>"
     assert row_for(unit_of_work, id=original.id).status == EmailStatus.FAILED  # history kept
     [audited] = audit_rows(unit_of_work, "email.resent", resent["id"])
     assert (audited.organization_id, audited.actor_id, audited.request_id) == (
@@ -337,7 +345,7 @@ def test_a_resent_link_carries_a_fresh_token(unit_of_work) -> None:
     resent = service.resend_email(original.id)
 
     service.identity.issue_email_token.assert_called_with(event.user_id, "password-reset")
-    [(_, _, text, _)] = [mailer.send.call_args.args]
+    [(_, _, text, _, _)] = [mailer.send.call_args.args]
     assert "reset-password?token=tok-2" in text
     assert "tok-2" not in str(service.get_email(resent["id"]))
 

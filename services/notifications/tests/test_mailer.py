@@ -16,6 +16,7 @@ def test_a_message_has_a_plain_text_and_an_html_part() -> None:
         "Receipt\r\nBcc: everyone@example.com",
         "Hello Acme,\n",
         "<p>Hello Acme,</p>",
+        "<c123@cvt.co.zw>",
     )
     received = message_from_bytes(message.as_bytes(), policy=default)
 
@@ -23,5 +24,6 @@ def test_a_message_has_a_plain_text_and_an_html_part() -> None:
     assert received["To"] == "ops@acme.co.zw, tendai@acme.co.zw"
     assert received["Subject"] == "Receipt Bcc: everyone@example.com"
     assert received["Bcc"] is None
+    assert received["Message-ID"] == "<c123@cvt.co.zw>"
     assert received.get_body(("plain",)).get_content() == "Hello Acme,\n"
     assert received.get_body(("html",)).get_content().strip() == "<p>Hello Acme,</p>"

@@ -178,7 +178,7 @@ def test_each_payment_applied_sends_one_receipt_even_delivered_twice(unit_of_wor
     worker.send_receipt_email(event.to_payload())
     worker.send_receipt_email(event.to_payload())
 
-    [(to, subject, text, html)] = [c.args for c in mailer.send.call_args_list]
+    [(to, subject, text, html, _)] = [c.args for c in mailer.send.call_args_list]
     assert to == "ops@acme.co.zw, tendai@acme.co.zw"
     assert subject == "Receipt: USD 40.00 paid on invoice INV-2026-000042"
     assert "https://pay.cvt.test/pay/pay-tok" in text

@@ -319,7 +319,7 @@ def test_each_support_event_sends_one_email_even_delivered_twice(
     getattr(service, handler)(event.to_payload())
     getattr(service, handler)(event.to_payload())
 
-    [(sent_to, subject, _, _)] = [c.args for c in mailer.send.call_args_list]
+    [(sent_to, subject, _, _, _)] = [c.args for c in mailer.send.call_args_list]
     assert sent_to == to
     row = sent_log(unit_of_work, event.event_id)
     assert (row.status, row.template, row.to, row.subject, row.attempts) == (
