@@ -28,6 +28,7 @@ from nameko.web.server import WebServer
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from gateway.client_address import client_address, trusted_proxies
 from gateway.pages import PAGES, content_security_policy
 from shared import config, context, input_gate, metrics
 from shared.errors import (
@@ -169,8 +170,16 @@ class ApiWsgiApp:
         self.max_body_bytes = int(config.MAX_BODY_BYTES.get())
         self.origins = config.cors_origins()
         self.html_policy = content_security_policy(PAGES)
+        self.trusted_proxies = trusted_proxies(config.TRUSTED_PROXIES.get())
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if self.trusted_proxies:
+            # Werkzeug's remote_addr, and so the call context, is the client from here on.
+            environ["REMOTE_ADDR"] = client_address(
+                environ.get("REMOTE_ADDR"),
+                environ.get("HTTP_X_FORWARDED_FOR", ""),
+                self.trusted_proxies,
+            )
         request = Request(environ, shallow=True)
         request.max_content_length = self.max_body_bytes
         given = request.headers.get(REQUEST_ID_HEADER, "")

@@ -43,6 +43,12 @@ GATEWAY_ADDRESS = Setting("GATEWAY_ADDRESS", "127.0.0.1:8000", "host:port the ga
 CORS_ORIGINS = Setting(
     "CORS_ORIGINS", "", "Comma-separated frontend origins allowed by CORS (none by default)"
 )
+TRUSTED_PROXIES = Setting(
+    "TRUSTED_PROXIES",
+    "",
+    "Comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For "
+    "the gateway believes (none by default: the TCP peer is the client)",
+)
 MAX_BODY_BYTES = Setting("MAX_BODY_BYTES", "1048576", "Largest request body the gateway accepts")
 READY_TIMEOUT_SECONDS = Setting(
     "READY_TIMEOUT_SECONDS", "2.0", "How long /v1/ready waits for each service's health RPC"

@@ -33,6 +33,9 @@ ALLOWED_ORIGIN = "https://app.cvt.test"
 MAX_BODY_BYTES = 64 * 1024
 PASSWORD = "correct horse battery staple"
 STAFF_EMAIL = "staff@cvt.test"
+# A reverse proxy in front of the gateway (TRUSTED_PROXIES): tests that play one connect
+# from this address; no other test does (theirs are 127.0.0.1 or 127.1-250.x.y).
+TRUSTED_PROXY = "127.254.0.1"
 
 
 # A billing run covers every organization the tests made so far.
@@ -200,6 +203,7 @@ def running_suite(
             "LOG_LEVEL": "INFO",
             # Every test signs people up from 127.0.0.1.
             "EMAIL_REQUESTS_PER_ADDRESS": "100000",
+            "TRUSTED_PROXIES": TRUSTED_PROXY,
         }
         | dict(settings or {})
     )

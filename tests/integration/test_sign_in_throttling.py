@@ -7,6 +7,7 @@ counts it runs up never touch 127.0.0.1, where the other tests sign in."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from services.identity import throttle
-from tests.integration.conftest import PASSWORD, Suite
+from tests.integration.conftest import PASSWORD, TRUSTED_PROXY, Suite
 
 pytestmark = pytest.mark.integration
 
@@ -53,23 +54,36 @@ class Client:
         self.http.mount("http://", FromAddress(address))
         self.device = ""
 
-    def sign_in(self, email: str, password: str) -> requests.Response:
-        cookie = {"Cookie": f"cvt_device={self.device}"} if self.device else {}
+    def sign_in(
+        self, email: str, password: str, forwarded_for: str | None = None
+    ) -> requests.Response:
+        headers = {"Cookie": f"cvt_device={self.device}"} if self.device else {}
+        if forwarded_for is not None:
+            headers["X-Forwarded-For"] = forwarded_for
         response = self.http.post(
             self.suite.url + SIGN_IN,
             json={"email": email, "password": password},
-            headers=cookie,
+            headers=headers,
             timeout=15,
         )
         self.device = response.cookies.get("cvt_device") or self.device
         return response
 
 
-def guess_from(suite: Suite, address: str, emails: list[str]) -> list[int]:
+def guess_from(
+    suite: Suite, address: str, emails: list[str], forwarded_for: str | None = None
+) -> list[int]:
     attacker = Client(suite, address)
     return [
-        attacker.sign_in(email, f"guess-{uuid.uuid4().hex[:8]}").status_code for email in emails
+        attacker.sign_in(email, f"guess-{uuid.uuid4().hex[:8]}", forwarded_for).status_code
+        for email in emails
     ]
+
+
+def documentation_address() -> str:
+    """A random client address on the internet (IPv6's documentation range), as the
+    gateway writes it."""
+    return str(ipaddress.ip_address(f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}"))
 
 
 def random_emails(count: int) -> list[str]:
@@ -109,6 +123,37 @@ def test_guessing_from_a_shared_address_stops_new_clients_there_but_not_known_on
     stale = Client(suite, address)
     stale.device = first_device
     assert_throttled(stale.sign_in(person.email, PASSWORD))
+
+
+def test_behind_a_trusted_proxy_each_client_is_limited_by_its_own_address(
+    suite: Suite,
+) -> None:
+    """An ingress controller in front of the gateway: every request comes from it, with the
+    client's address in X-Forwarded-For. Guessing from one client address stops new
+    clients at that address only; a header from anyone but the proxy changes nothing."""
+    guesser, other = documentation_address(), documentation_address()
+    person = suite.new_person()
+    assert (
+        guess_from(
+            suite, TRUSTED_PROXY, random_emails(GUESSES_PER_ADDRESS), f"198.51.100.1, {guesser}"
+        )
+        == [401] * GUESSES_PER_ADDRESS
+    )
+    assert_throttled(Client(suite, TRUSTED_PROXY).sign_in(person.email, PASSWORD, guesser))
+
+    elsewhere = Client(suite, TRUSTED_PROXY).sign_in(person.email, PASSWORD, other)
+    assert elsewhere.status_code == 200, elsewhere.text
+    headers = {"Authorization": f"Bearer {elsewhere.json()['token']}"}
+    sessions = suite.http("GET", "/v1/auth/sessions", headers=headers).json()["items"]
+    assert [s["ip_address"] for s in sessions if s["current"]] == [other]
+
+    # Not from the proxy: the header is the client's own claim, and the peer counts.
+    direct = shared_address()
+    spoofed = Client(suite, direct).sign_in(person.email, PASSWORD, guesser)
+    assert spoofed.status_code == 200, spoofed.text
+    headers = {"Authorization": f"Bearer {spoofed.json()['token']}"}
+    sessions = suite.http("GET", "/v1/auth/sessions", headers=headers).json()["items"]
+    assert [s["ip_address"] for s in sessions if s["current"]] == [direct]
 
 
 def test_the_device_cookie_is_long_lived_http_only_secure_and_sent_only_to_sign_in(
