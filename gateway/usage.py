@@ -25,7 +25,7 @@ from services.metering.schemas import (
     MAX_QUANTITY,
     UsageEventInSchema,
 )
-from shared import context, input_gate
+from shared import context, input_gate, tracing
 from shared.clock import utcnow
 from shared.dependencies import spawn_periodic
 from shared.errors import Unavailable, ValidationFailed
@@ -65,8 +65,10 @@ class UsageRecorder(DependencyProvider):
         self.flush_api_calls()
 
     def publish(self, message: dict[str, Any]) -> None:
-        """Returns once RabbitMQ confirmed the message (persistent, durable queue)."""
-        headers = context.current().to_headers()
+        """Returns once RabbitMQ confirmed the message (persistent, durable queue). It
+        carries the request's call context and, when tracing, its span: metering's
+        consumer continues that trace."""
+        headers = context.current().to_headers() | tracing.message_headers()
         self.publisher.publish(
             message,
             exchange=USAGE_EXCHANGE,

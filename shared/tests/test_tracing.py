@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kombu import Exchange, Queue
+from nameko.amqp.publish import Publisher
 from nameko.containers import ServiceContainer
 from nameko.events import event_handler
 from nameko.rpc import RpcProxy, rpc
@@ -24,6 +26,7 @@ from services.identity.events import OrganizationCreated
 from services.identity.models import Organization, tables
 from shared import config, context, tracing
 from shared.dependencies import CallContextProvider, Telemetry
+from shared.entrypoints import queue_consumer
 from shared.ids import cuid
 from shared.rpc import call
 from shared.unit_of_work import UnitOfWork
@@ -31,6 +34,8 @@ from shared.waiting import wait_until
 from tests.harness import RunEnvironment
 
 SOURCE = "tracingsource"
+WORK_EXCHANGE = Exchange("tracing.work", type="direct", durable=True)
+WORK_QUEUE = Queue("tracing.work", WORK_EXCHANGE, routing_key="work", durable=True)
 
 
 @pytest.fixture
@@ -57,6 +62,10 @@ class Back:
 
     @event_handler(SOURCE, "thing.happened")
     def on_thing(self, payload: dict[str, Any]) -> None:
+        Back.seen.append(context.current())
+
+    @queue_consumer(WORK_QUEUE)
+    def on_work(self, message: dict[str, Any]) -> None:
         Back.seen.append(context.current())
 
 
@@ -133,6 +142,31 @@ def test_an_event_handler_continues_the_trace_of_the_emitter(
     assert handled.context.trace_id == emitter.get_span_context().trace_id
     assert handled.parent.span_id == emitter.get_span_context().span_id
     assert Back.seen[0].request_id == "req-event"
+
+
+def test_a_work_queue_consumer_continues_the_trace_of_the_publisher(
+    services: str, spans: InMemorySpanExporter
+) -> None:
+    """As the gateway hands a usage batch to metering: published with the call context and
+    the span's headers (`gateway.usage.UsageRecorder.publish`), consumed on a work queue."""
+    sender = context.CallContext(request_id="req-work", actor_type=context.SYSTEM)
+    with tracing._tracer.start_as_current_span("publisher") as publisher:
+        headers = sender.to_headers() | tracing.message_headers()
+    Publisher(services, serializer="json", declare=[WORK_QUEUE]).publish(
+        {"n": 1}, exchange=WORK_EXCHANGE, routing_key="work", headers=headers
+    )
+
+    consumed = wait_until(
+        lambda: next(
+            (s for s in spans.get_finished_spans() if s.name == "tracingback.on_work"), None
+        ),
+        20,
+        "the consumer's span",
+    )
+    assert consumed.kind == SpanKind.CONSUMER
+    assert consumed.context.trace_id == publisher.get_span_context().trace_id
+    assert consumed.parent.span_id == publisher.get_span_context().span_id
+    assert Back.seen[0].request_id == "req-work"
 
 
 @pytest.fixture
