@@ -196,6 +196,7 @@ def change_service(uow: UnitOfWork, service_id: str, action: str, data: dict) ->
         service.status, service.suspended_at = ServiceStatus.SUSPENDED, at
     elif action == "reactivate":
         service.status, service.suspended_at = ServiceStatus.ACTIVE, None
+        service.suspended_with_account = False
     else:
         service.status, service.cancelled_at = ServiceStatus.CANCELLED, at
     _flush_or_serial_conflict(uow)

@@ -125,6 +125,9 @@ class Service(Base):
     )
     activated_at: Mapped[datetime] = defaults_to_now()
     suspended_at: Mapped[datetime | None]
+    # Suspended because its account was (overdue): paying reactivates it with the account.
+    # A service staff suspended by hand stays suspended until staff reactivate it.
+    suspended_with_account: Mapped[bool] = mapped_column(default=False, server_default="false")
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = defaults_to_now()
     updated_at: Mapped[datetime] = updated_at_column()

@@ -84,6 +84,7 @@ def _suspend(uow: UnitOfWork, account: BillingAccount, as_of: datetime) -> None:
     ).all()
     for service in services:
         service.status, service.suspended_at = ServiceStatus.SUSPENDED, as_of
+        service.suspended_with_account = True
     change_status(uow, account, BillingAccountStatus.SUSPENDED, services=len(services))
 
 

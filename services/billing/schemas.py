@@ -100,6 +100,11 @@ class ServiceSchema(Schema):
     status = fields.String(required=True, metadata={"enum": list(SERVICE_STATUSES)})
     activated_at = fields.AwareDateTime(required=True)
     suspended_at = fields.AwareDateTime(required=True, allow_none=True)
+    suspended_with_account = fields.Boolean(
+        required=True,
+        metadata={"description": "SUSPENDED because the account was: settling the account "
+                  "reactivates it. A service staff suspended stays so until staff reactivate it"},
+    )  # fmt: skip
     cancelled_at = fields.AwareDateTime(required=True, allow_none=True)
     pending_terms = fields.Nested(
         PendingTermsSchema,

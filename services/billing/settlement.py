@@ -193,12 +193,15 @@ def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:
     )
     if still_overdue:
         return False
+    # Only what the account's suspension suspended: staff's own suspensions stay.
     services = uow.session.scalars(
         select(Service).where(
             Service.organization_id == account.organization_id,
             Service.status == ServiceStatus.SUSPENDED,
+            Service.suspended_with_account.is_(True),
         )
     ).all()
+    reactivated = 0
     for service in services:
         # A terminal re-leased elsewhere meanwhile stays suspended here: staff decide.
         if service.hardware_serial and uow.session.scalar(
@@ -209,7 +212,9 @@ def reactivate_if_settled(uow: UnitOfWork, account: BillingAccount) -> bool:
         ):
             continue
         service.status, service.suspended_at = ServiceStatus.ACTIVE, None
-    change_status(uow, account, BillingAccountStatus.ACTIVE, services=len(services))
+        service.suspended_with_account = False
+        reactivated += 1
+    change_status(uow, account, BillingAccountStatus.ACTIVE, services=reactivated)
     return True
 
 

@@ -698,6 +698,34 @@ def test_paying_everything_overdue_reactivates_the_account_and_its_services(
     ]
 
 
+def test_a_service_staff_suspended_stays_suspended_when_the_account_comes_back(
+    unit_of_work, as_system, as_user, late_account
+) -> None:
+    account, org = late_account["account"], late_account["org"]
+    held = make_service(unit_of_work, org)  # e.g. a terminal reported stolen
+    with as_user(is_staff=True), unit_of_work("billing") as uow:
+        catalog.change_service(uow, held, "suspend", {})
+    with as_system():
+        run_overdue(unit_of_work, SUSPEND)
+        pay(unit_of_work, late_account["invoice"], TOTAL)
+
+    assert account_state(unit_of_work, account.id).status == BillingAccountStatus.ACTIVE
+    assert service_statuses(unit_of_work, *late_account["active"]) == [ServiceStatus.ACTIVE] * 2
+    assert service_statuses(unit_of_work, held) == [ServiceStatus.SUSPENDED]
+    with unit_of_work("billing") as uow:
+        audit = uow.tables.audit_log
+        [reactivated] = uow.session.scalars(
+            select(audit.metadata_).where(
+                audit.action == "billing_account.reactivated", audit.entity_id == account.id
+            )
+        ).all()
+    assert reactivated["services"] == 2
+
+    with as_user(is_staff=True), unit_of_work("billing") as uow:
+        answer = catalog.change_service(uow, held, "reactivate", {})
+    assert (answer["status"], answer["suspended_with_account"]) == ("ACTIVE", False)
+
+
 # --- credits and the catalog ------------------------------------------------------------------
 
 
