@@ -8,10 +8,12 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from werkzeug.serving import make_server
 
 from paynow_simulator.app import build_app
+from paynow_simulator.journal import Journal
 from paynow_simulator.merchants import MerchantConfigError, configured_merchants
 from shared import config, logs
 
@@ -30,13 +32,35 @@ def delay_scale() -> float:
     return scale
 
 
+IN_MEMORY = "-"
+
+
+def journal() -> Journal | None:
+    setting = config.PAYNOW_SIMULATOR_JOURNAL.get().strip()
+    if setting == IN_MEMORY:
+        return None
+    return Journal(
+        Path(setting or Path(config.CVT_VAR_DIR.get()) / "paynow-simulator-transactions.jsonl")
+    )
+
+
 def main() -> None:
     logs.configure(COMPONENT)
     try:
         merchants = configured_merchants()
     except MerchantConfigError as exc:
         raise SystemExit(f"{COMPONENT}: {exc}") from None
-    app = build_app(merchants, delay_scale(), config.PAYNOW_SIMULATOR_BROWSER_URL.get())
+    kept = journal()
+    if kept is not None:
+        try:
+            kept.check_writable()
+        except OSError as exc:
+            raise SystemExit(
+                f"{COMPONENT}: cannot write its journal {kept.path} ({exc}); set "
+                f"{config.PAYNOW_SIMULATOR_JOURNAL.name} to a writable file, or to "
+                f"'{IN_MEMORY}' to keep transactions in memory only"
+            ) from None
+    app = build_app(merchants, delay_scale(), config.PAYNOW_SIMULATOR_BROWSER_URL.get(), kept)
     host, _, port = config.PAYNOW_SIMULATOR_ADDRESS.get().rpartition(":")
     server = make_server(host or "0.0.0.0", int(port), app, threaded=True)
     log.info(

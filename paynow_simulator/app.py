@@ -4,6 +4,7 @@ page at browserurl, and the simulator's own control API under /_simulator/ for t
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -16,11 +17,13 @@ from werkzeug.wrappers import Request, Response
 from paynow_simulator import approval_page, faults, protocol
 from paynow_simulator.faults import FaultSwitches
 from paynow_simulator.initiation import Refused, read_express, read_web
+from paynow_simulator.journal import Journal
 from paynow_simulator.merchants import Merchant
 from paynow_simulator.status_posts import RETRY_PAUSE_SECONDS, StatusPost, StatusPoster
 from paynow_simulator.transactions import Ledger, NotAllowed, Transaction, timer_schedule
 
 CHANGES = {"dispute": protocol.DISPUTED, "refund": protocol.REFUNDED}
+log = logging.getLogger(__name__)
 
 # Matched against the lowercased path: Paynow's paths are case-insensitive (IIS).
 URLS = Map(
@@ -205,9 +208,16 @@ class Simulator:
 
 
 def build_app(
-    merchants: dict[str, Merchant], delay_scale: float, browser_base_url: str = ""
+    merchants: dict[str, Merchant],
+    delay_scale: float,
+    browser_base_url: str = "",
+    journal: Journal | None = None,
 ) -> Simulator:
+    """The simulator; with a `journal`, the transactions it recorded come back first."""
     switches = FaultSwitches()
     poster = StatusPoster(switches, retry_pause=RETRY_PAUSE_SECONDS * delay_scale)
-    ledger = Ledger(timer_schedule, poster.announce, delay_scale)
+    ledger = Ledger(timer_schedule, poster.announce, delay_scale, journal)
+    if journal is not None:
+        restored = ledger.restore(journal.read(merchants))
+        log.info("%d transaction(s) restored from %s", restored, journal.path)
     return Simulator(merchants, ledger, poster, switches, browser_base_url)

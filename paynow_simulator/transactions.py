@@ -11,12 +11,13 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from paynow_simulator import protocol
 from paynow_simulator.initiation import Initiation, Outcome
+from paynow_simulator.journal import Journal, Moved, Opened
 from paynow_simulator.merchants import Merchant
 from shared.clock import utcnow
 
@@ -90,17 +91,64 @@ def _innbucks_expiry(now: datetime) -> str:
     return f"{moment.day}-{moment:%b-%Y %H:%M}"
 
 
-class Ledger:
-    """Every transaction of this run, in memory (a restart forgets them, as a test wants)."""
+FIRST_REFERENCE = 10001
 
-    def __init__(self, schedule: Schedule, announce: Announce, delay_scale: float) -> None:
+
+class Ledger:
+    """Every transaction, in memory and (with a `journal`) on disk, so that a restart
+    forgets none of them, as Paynow would not."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        announce: Announce,
+        delay_scale: float,
+        journal: Journal | None = None,
+    ) -> None:
         self._schedule = schedule
         self._announce = announce
         self._delay_scale = delay_scale
+        self._journal = journal
         self._lock = threading.Lock()
         self._by_guid: dict[str, Transaction] = {}
         self._by_reference: dict[str, Transaction] = {}
-        self._numbers = itertools.count(10001)
+        self._numbers = itertools.count(FIRST_REFERENCE)
+
+    def restore(self, entries: Iterable[Opened | Moved]) -> int:
+        """Rebuild the transactions a journal recorded (before any new one is opened);
+        scripts that had not played yet play when they were due. How many came back."""
+        scripts: dict[str, tuple[Opened, str]] = {}
+        with self._lock:
+            for entry in entries:
+                if isinstance(entry, Opened):
+                    self._add(
+                        Transaction(
+                            guid=entry.guid,
+                            paynow_reference=entry.paynow_reference,
+                            merchant=entry.merchant,
+                            initiation=entry.initiation,
+                            poll_url=entry.poll_url,
+                            status=entry.status,
+                            browser_url=entry.browser_url,
+                            authorization_code=entry.authorization_code,
+                            authorization_expires=entry.authorization_expires,
+                            history=[(entry.status, entry.at)],
+                        )
+                    )
+                    if entry.scripted is not None:
+                        scripts[entry.paynow_reference] = (entry, entry.status)
+                elif (transaction := self._by_reference.get(entry.paynow_reference)) is not None:
+                    transaction.status = entry.status
+                    transaction.history.append((entry.status, entry.at))
+            last = max((int(ref) for ref in self._by_reference if ref.isdigit()), default=0)
+            self._numbers = itertools.count(max(FIRST_REFERENCE, last + 1))
+        now = utcnow()
+        for reference, (opened, status) in scripts.items():
+            if self._by_reference[reference].status == status and opened.scripted_at:
+                assert opened.scripted is not None
+                delay = max(0.0, (opened.scripted_at - now).total_seconds())
+                self._play_later(reference, opened.scripted.status, delay)
+        return len(self._by_reference)
 
     def open_web(
         self, merchant: Merchant, initiation: Initiation, base_url: str, browser_base_url: str
@@ -124,14 +172,28 @@ class Ledger:
                 "authorization_code": f"{secrets.randbelow(10**9):09d}",
                 "authorization_expires": _innbucks_expiry(utcnow()),
             }
+        delay = outcome.after_seconds * self._delay_scale
         transaction = self._open(
-            merchant, initiation, base_url, protocol.SENT, str(uuid.uuid4()), **extras
+            merchant,
+            initiation,
+            base_url,
+            protocol.SENT,
+            str(uuid.uuid4()),
+            scripted=outcome,
+            scripted_at=utcnow() + timedelta(seconds=delay),
+            **extras,
         )
-        self._schedule(
-            outcome.after_seconds * self._delay_scale,
-            lambda: self.move(transaction.paynow_reference, outcome.status),
-        )
+        self._play_later(transaction.paynow_reference, outcome.status, delay)
         return transaction
+
+    def _play_later(self, paynow_reference: str, status: str, delay: float) -> None:
+        def play() -> None:
+            try:
+                self.move(paynow_reference, status)
+            except NotAllowed as exc:
+                log.info("test-mode script not played: %s", exc)
+
+        self._schedule(delay, play)
 
     def _open(
         self,
@@ -140,9 +202,12 @@ class Ledger:
         base_url: str,
         status: str,
         guid: str,
+        scripted: Outcome | None = None,
+        scripted_at: datetime | None = None,
         **extras: str,
     ) -> Transaction:
         with self._lock:
+            opened_at = utcnow()
             transaction = Transaction(
                 guid=guid,
                 paynow_reference=str(next(self._numbers)),
@@ -150,11 +215,25 @@ class Ledger:
                 initiation=initiation,
                 poll_url=f"{base_url}{protocol.POLL_PATH}?guid={guid}",
                 status=status,
-                history=[(status, utcnow())],
+                history=[(status, opened_at)],
                 **extras,
             )
-            self._by_guid[guid] = transaction
-            self._by_reference[transaction.paynow_reference] = transaction
+            if self._journal is not None:
+                self._journal.opened(
+                    Opened(
+                        guid=guid,
+                        paynow_reference=transaction.paynow_reference,
+                        merchant=merchant,
+                        initiation=initiation,
+                        poll_url=transaction.poll_url,
+                        status=status,
+                        at=opened_at,
+                        scripted=scripted,
+                        scripted_at=scripted_at,
+                        **extras,
+                    )
+                )
+            self._add(transaction)
         log.info(
             "%s %s for %s: %s %s (%s)",
             transaction.paynow_reference,
@@ -175,12 +254,19 @@ class Ledger:
                     f"transaction {paynow_reference} is {transaction.status}; "
                     f"it cannot become {status}"
                 )
+            moved_at = utcnow()
+            if self._journal is not None:
+                self._journal.moved(Moved(paynow_reference, status, moved_at))
             transaction.status = status
-            transaction.history.append((status, utcnow()))
+            transaction.history.append((status, moved_at))
             # Under the lock, so status posts leave in the order the changes happened.
             self._announce(transaction)
         log.info("%s is now %s", paynow_reference, status)
         return transaction
+
+    def _add(self, transaction: Transaction) -> None:
+        self._by_guid[transaction.guid] = transaction
+        self._by_reference[transaction.paynow_reference] = transaction
 
     def find(self, paynow_reference: str) -> Transaction:
         try:

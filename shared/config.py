@@ -198,6 +198,12 @@ PAYNOW_SIMULATOR_DELAY_SCALE = Setting(
     "1.0",
     "Multiplies the simulator's test-mode delays (5 s, 30 s) and status-post retry pauses",
 )
+PAYNOW_SIMULATOR_JOURNAL = Setting(
+    "PAYNOW_SIMULATOR_JOURNAL",
+    "",
+    "File where the simulator keeps its transactions across restarts (empty: "
+    "CVT_VAR_DIR/paynow-simulator-transactions.jsonl; '-': in memory only)",
+)
 PAYNOW_SIMULATOR_BROWSER_URL = Setting(
     "PAYNOW_SIMULATOR_BROWSER_URL",
     "",

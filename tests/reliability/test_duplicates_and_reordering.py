@@ -202,6 +202,8 @@ def add_service(world: World, label: str, status: ServiceStatus = ServiceStatus.
                 suspended_at=utcnow() - timedelta(days=3)
                 if status == ServiceStatus.SUSPENDED
                 else None,
+                # As the overdue run suspends: with its account.
+                suspended_with_account=status == ServiceStatus.SUSPENDED,
             )
         )
 
