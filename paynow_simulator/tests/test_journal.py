@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,48 +16,17 @@ import requests
 
 from ops.processes import Supervisor, free_port
 from paynow_simulator import protocol
-from paynow_simulator.initiation import read_express, read_web
+from paynow_simulator.initiation import read_express
 from paynow_simulator.journal import Journal, Opened
 from paynow_simulator.merchants import Merchant
 from paynow_simulator.tests.conftest import COMPONENT, ResultUrl
-from paynow_simulator.tests.samples import MERCHANT, express_values, web_values
-from paynow_simulator.transactions import FIRST_REFERENCE, Ledger, Transaction
+from paynow_simulator.tests.samples import MERCHANT, express_values
+from paynow_simulator.tests.test_transactions import SCALE, Harness
+from paynow_simulator.transactions import FIRST_REFERENCE
 from shared.clock import utcnow
 from shared.waiting import wait_until
 
-SCALE = 0.05
 BASE = "http://paynow.test"
-
-
-class Run:
-    """One life of the simulator's ledger on `journal`: timers wait for the test."""
-
-    def __init__(self, journal: Journal, merchants: dict[str, Merchant] | None = None) -> None:
-        self.timers: list[tuple[float, Callable[[], None]]] = []
-        self.announced: list[tuple[str, str]] = []
-        self.ledger = Ledger(
-            lambda delay, action: self.timers.append((delay, action)),
-            lambda t: self.announced.append((t.paynow_reference, t.status)),
-            SCALE,
-            journal,
-        )
-        self.restored = self.ledger.restore(
-            journal.read({MERCHANT.integration_id: MERCHANT} if merchants is None else merchants)
-        )
-
-    def express(self, phone: str = "0772222222", method: str = "ecocash") -> Transaction:
-        initiation, outcome = read_express(express_values(method, phone=phone))
-        return self.ledger.open_express(MERCHANT, initiation, outcome, BASE)
-
-    def web(self) -> Transaction:
-        return self.ledger.open_web(MERCHANT, read_web(web_values()), BASE, BASE)
-
-    def fire_timers(self) -> list[float]:
-        delays = [delay for delay, _ in self.timers]
-        for _, action in self.timers:
-            action()
-        self.timers.clear()
-        return delays
 
 
 @pytest.fixture
@@ -67,12 +35,12 @@ def journal(tmp_path: Path) -> Journal:
 
 
 def test_every_transaction_and_status_comes_back_after_a_restart(journal: Journal) -> None:
-    first = Run(journal)
+    first = Harness(journal)
     web, express = first.web(), first.express(method="innbucks")
     first.ledger.move(web.paynow_reference, protocol.PAID)
     first.ledger.move(web.paynow_reference, protocol.DISPUTED)
 
-    second = Run(journal)
+    second = Harness(journal)
 
     assert second.restored == 2
     for before in (web, express):
@@ -89,39 +57,39 @@ def test_every_transaction_and_status_comes_back_after_a_restart(journal: Journa
 
 
 def test_a_script_cut_short_plays_when_it_was_due(journal: Journal) -> None:
-    first = Run(journal)
+    first = Harness(journal)
     pending = first.express(phone="0772222222")  # paid after 30 s (1.5 s here)
     # The crash: the timer dies with the process, unplayed.
     assert [delay for delay, _ in first.timers] == [pytest.approx(30 * SCALE)]
 
-    second = Run(journal)
+    second = Harness(journal)
 
     [delay] = [d for d, _ in second.timers]
     assert 0 < delay <= 30 * SCALE
     second.fire_timers()
     assert second.announced == [(pending.paynow_reference, protocol.PAID)]
-    assert Run(journal).ledger.find(pending.paynow_reference).status == protocol.PAID
+    assert Harness(journal).ledger.find(pending.paynow_reference).status == protocol.PAID
 
 
 def test_a_script_already_played_is_not_played_again(journal: Journal) -> None:
-    first = Run(journal)
+    first = Harness(journal)
     done = first.express(phone="0771111111")
     first.ledger.move(done.paynow_reference, protocol.PAID)
 
-    second = Run(journal)
+    second = Harness(journal)
 
     assert second.timers == []
     assert second.ledger.find(done.paynow_reference).status == protocol.PAID
 
 
 def test_a_line_cut_short_or_of_an_unknown_merchant_is_skipped(journal: Journal) -> None:
-    first = Run(journal)
+    first = Harness(journal)
     kept = first.web()
     with journal.path.open("a") as file:
         file.write('{"kind": "moved", "paynow_reference": "')  # the crash, mid-line
-    assert Run(journal).restored == 1
-    assert Run(journal, merchants={}).restored == 0
-    assert Run(journal).ledger.find(kept.paynow_reference).status == protocol.CREATED
+    assert Harness(journal).restored == 1
+    assert Harness(journal, merchants={}).restored == 0
+    assert Harness(journal).ledger.find(kept.paynow_reference).status == protocol.CREATED
 
 
 def test_a_script_overdue_at_restart_plays_at_once(journal: Journal) -> None:
@@ -139,7 +107,7 @@ def test_a_script_overdue_at_restart_plays_at_once(journal: Journal) -> None:
             scripted_at=utcnow() - timedelta(minutes=4),
         )
     )
-    restarted = Run(journal)
+    restarted = Harness(journal)
     assert [d for d, _ in restarted.timers] == [0.0]
 
 

@@ -8,8 +8,12 @@ import pytest
 
 from paynow_simulator import protocol
 from paynow_simulator.initiation import Refused, read_express, read_web
+from paynow_simulator.journal import Journal
+from paynow_simulator.merchants import Merchant
 from paynow_simulator.tests.samples import MERCHANT, express_values, web_values
 from paynow_simulator.transactions import Ledger, NotAllowed, Transaction
+
+Merchants = dict[str, Merchant]
 
 SCALE = 0.05
 BASE = "http://paynow.test"
@@ -17,16 +21,20 @@ BASE = "http://paynow.test"
 
 class Harness:
     """A ledger whose timers wait for the test to fire them, and whose announcements are
-    kept instead of posted."""
+    kept instead of posted; with a `journal`, one life of it, restored from the journal
+    (`restored`: how many transactions came back)."""
 
-    def __init__(self) -> None:
+    def __init__(self, journal: Journal | None = None, merchants: Merchants | None = None) -> None:
         self.timers: list[tuple[float, Callable[[], None]]] = []
         self.announced: list[tuple[str, str]] = []
         self.ledger = Ledger(
             lambda delay, action: self.timers.append((delay, action)),
             lambda t: self.announced.append((t.paynow_reference, t.status)),
             SCALE,
+            journal,
         )
+        known = {MERCHANT.integration_id: MERCHANT} if merchants is None else merchants
+        self.restored = self.ledger.restore(journal.read(known)) if journal else 0
 
     def fire_timers(self) -> list[float]:
         delays = [delay for delay, _ in self.timers]
