@@ -13,7 +13,13 @@ from sqlalchemy import func, select
 
 from services.identity import settings
 from services.identity.events import InvitationCreated, MemberAdded, MemberRemoved
-from services.identity.models import Invitation, Organization, OrganizationMember, User
+from services.identity.models import (
+    DepartedOrganization,
+    Invitation,
+    Organization,
+    OrganizationMember,
+    User,
+)
 from services.identity.schemas import (
     BillingContactsSchema,
     InvitationCreateSchema,
@@ -37,6 +43,7 @@ from shared.authorization import (
 )
 from shared.clock import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.ids import is_cuid
 from shared.pagination import paginate
 from shared.schemas import PageQuerySchema, load
 from shared.tokens import new_secret, secret_hash
@@ -307,14 +314,23 @@ def accept_invitation(uow: UnitOfWork, data: dict[str, Any]) -> dict[str, Any]:
 def billing_contacts(uow: UnitOfWork, organization_id: str) -> dict[str, Any]:
     """Whom billing mail goes to: the organization's address and its OWNER and BILLING
     members (OWNERs first, then by email). A disabled user is left out: they cannot sign
-    in to act on it. Notifications deduplicates addresses across the two."""
+    in to act on it. Notifications deduplicates addresses across the two. A deleted
+    organization's are those it had when it was deleted (its final invoice goes there)."""
     require_system()
-    organization = existing_organization(uow, organization_id)
+    departed = (
+        uow.session.get(DepartedOrganization, organization_id) if is_cuid(organization_id) else None
+    )
+    if departed is not None:
+        return departed.billing_contacts
+    return contacts_of(uow, existing_organization(uow, organization_id))
+
+
+def contacts_of(uow: UnitOfWork, organization: Organization) -> dict[str, Any]:
     rows = uow.session.execute(
         select(User, OrganizationMember.role)
         .join(OrganizationMember, OrganizationMember.user_id == User.id)
         .where(
-            OrganizationMember.organization_id == organization_id,
+            OrganizationMember.organization_id == organization.id,
             OrganizationMember.role.in_(BILLING_MAIL_ROLES),
             User.disabled_at.is_(None),
         )

@@ -6,12 +6,14 @@ Verification, ApiKey). Secrets are stored only as hashes: `Session.token_hash`,
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ARRAY, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.authorization import MemberRole
 from shared.db import (
+    CUID_LENGTH,
     TYPE_ANNOTATION_MAP,
     defaults_to_now,
     enum_type,
@@ -192,3 +194,17 @@ class SignInThrottle(Base):
     key: Mapped[str] = mapped_column(primary_key=True)
     window_started_at: Mapped[datetime]
     failures: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class DepartedOrganization(Base):
+    """Whom a deleted organization's billing mail still goes to — its final invoice, the
+    receipt if it is paid by its link: the address and the OWNER and BILLING members it
+    had when it was deleted. The organization, its members and their memberships are
+    gone; this is all identity keeps of it."""
+
+    __tablename__ = "departed_organizations"
+
+    organization_id: Mapped[str] = mapped_column(String(CUID_LENGTH), primary_key=True)
+    # As `members.billing_contacts` answered for it then (BillingContactsSchema).
+    billing_contacts: Mapped[dict[str, Any]]
+    deleted_at: Mapped[datetime] = defaults_to_now()

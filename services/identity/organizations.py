@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from services.identity.api_keys import announce_revocation
 from services.identity.events import OrganizationCreated, OrganizationDeleted, OrganizationUpdated
-from services.identity.models import ApiKey, Organization, OrganizationMember
+from services.identity.members import contacts_of
+from services.identity.models import ApiKey, DepartedOrganization, Organization, OrganizationMember
 from services.identity.schemas import (
     OrganizationCreateSchema,
     OrganizationSchema,
@@ -117,6 +118,12 @@ def delete_organization(uow: UnitOfWork, organization_id: str) -> None:
         select(ApiKey).where(ApiKey.organization_id == organization_id, ApiKey.is_active)
     ).all()
     announce_revocation(uow, list(keys))
+    # Billing sends the final invoice after this commits: keep whom to send it to.
+    uow.session.add(
+        DepartedOrganization(
+            organization_id=organization.id, billing_contacts=contacts_of(uow, organization)
+        )
+    )
     uow.session.delete(organization)
     uow.audit(
         "organization.deleted",

@@ -266,7 +266,7 @@ def test_a_deleted_organization_is_billed_exactly_once_more_and_never_again(
     suite: Suite, staff: Person
 ) -> None:
     owner = suite.new_person()
-    org_id, _ = organization(suite, owner)
+    org_id, address = organization(suite, owner)
     service = lease(suite, staff, org_id, 3100)
     deleted = suite.http("DELETE", f"/v1/organizations/{org_id}", headers=owner.auth)
     assert deleted.status_code == 204, deleted.text
@@ -279,6 +279,10 @@ def test_a_deleted_organization_is_billed_exactly_once_more_and_never_again(
     [invoice] = final
     assert invoice["status"] == "ISSUED" and invoice["invoice_number"]
     assert invoice["period_start"].startswith(MONTH_START.date().isoformat())
+    # Emailed where the organization's billing mail went the moment it was deleted.
+    emailed = suite.mail(address, f"Invoice {invoice['invoice_number']} from CVT")
+    assert owner.email in emailed["To"]
+    assert format_cents(invoice["amount_due"]) in emailed["Subject"]
     shown = suite.http("GET", f"/v1/admin/services/{service['id']}", headers=staff.auth)
     assert shown.status_code == 200, shown.text
     assert shown.json()["status"] == "CANCELLED"

@@ -203,17 +203,23 @@ def test_billing_contacts_of_an_unknown_organization_are_not_found_naming_it(
     assert refused.value.fields == {"organization_id": ["not found"]}
 
 
-def test_billing_contacts_of_a_deleted_organization_are_not_found(
+def test_a_deleted_organizations_billing_contacts_are_those_it_had_when_deleted(
     unit_of_work: UnitOfWorkFactory,
 ) -> None:
+    """Billing sends the final invoice after the deletion: it still has somewhere to go."""
     owner = make_person(unit_of_work)
     organization_id = make_organization(unit_of_work, owner)
+    with as_system(), unit_of_work("identity") as uow:
+        before = members.billing_contacts(uow, organization_id)
     with as_user(owner, organization_id, MemberRole.OWNER), unit_of_work("identity") as uow:
         organizations.delete_organization(uow, organization_id)
-    with as_system(), pytest.raises(NotFound) as refused, unit_of_work("identity") as uow:
-        members.billing_contacts(uow, organization_id)
-    assert organization_id in refused.value.message
-    assert refused.value.fields == {"organization_id": ["not found"]}
+
+    with as_system(), unit_of_work("identity") as uow:
+        after = members.billing_contacts(uow, organization_id)
+        assert uow.session.get(Organization, organization_id) is None
+
+    assert after == before
+    assert [person["email"] for person in after["people"]] == [owner.email]
 
 
 def test_only_the_suite_asks_for_billing_contacts(unit_of_work: UnitOfWorkFactory) -> None:
