@@ -230,11 +230,17 @@ def test_the_staff_trail_merges_every_service_newest_first_and_pages_across_them
     reads = [trail(staff, staff_path, organization_id=org_id, limit=200)]
 
     def settled() -> dict | None:
-        """The trail once what the requests set off (events, emails) has left its rows."""
+        """The trail once what the requests set off (events, emails) has left its rows: the
+        last of them is notifications' record of the ticket's email to staff."""
         reads.append(trail(staff, staff_path, organization_id=org_id, limit=200))
-        return reads[-1] if reads[-1] == reads[-2] else None
+        emailed = any(
+            row["action"] == "email.sent"
+            and row["metadata"].get("template") == "support-ticket-created"
+            for row in reads[-1]["items"]
+        )
+        return reads[-1] if emailed and reads[-1] == reads[-2] else None
 
-    whole = wait_until(settled, 20, "the organization's trail to settle", interval=1.0)
+    whole = wait_until(settled, 30, "the organization's trail to settle", interval=1.0)
     assert {"identity", "billing", "support"} <= {row["service"] for row in whole["items"]}
     assert whole["total"] == len(whole["items"])
     moments = [datetime.fromisoformat(row["timestamp"]) for row in whole["items"]]
