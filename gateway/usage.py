@@ -68,13 +68,12 @@ class UsageRecorder(DependencyProvider):
         """Returns once RabbitMQ confirmed the message (persistent, durable queue). It
         carries the request's call context and, when tracing, its span: metering's
         consumer continues that trace."""
-        headers = context.current().to_headers() | tracing.message_headers()
         self.publisher.publish(
             message,
             exchange=USAGE_EXCHANGE,
             routing_key=USAGE_ROUTING_KEY,
             mandatory=True,
-            headers=headers,
+            headers=tracing.publishing_headers(),
         )
 
     def flush_api_calls(self) -> None:

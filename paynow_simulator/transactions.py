@@ -117,7 +117,8 @@ class Ledger:
     def restore(self, entries: Iterable[Opened | Moved]) -> int:
         """Rebuild the transactions a journal recorded (before any new one is opened);
         scripts that had not played yet play when they were due. How many came back."""
-        scripts: dict[str, tuple[Opened, str]] = {}
+        # Scripts by transaction: the status it opened in, the one to play, when it is due.
+        scripts: dict[str, tuple[str, str, datetime]] = {}
         with self._lock:
             for entry in entries:
                 if isinstance(entry, Opened):
@@ -135,19 +136,19 @@ class Ledger:
                             history=[(entry.status, entry.at)],
                         )
                     )
-                    if entry.scripted is not None:
-                        scripts[entry.paynow_reference] = (entry, entry.status)
+                    if entry.scripted is not None and entry.scripted_at is not None:
+                        scripts[entry.paynow_reference] = (
+                            entry.status, entry.scripted.status, entry.scripted_at,
+                        )  # fmt: skip
                 elif (transaction := self._by_reference.get(entry.paynow_reference)) is not None:
                     transaction.status = entry.status
                     transaction.history.append((entry.status, entry.at))
             last = max((int(ref) for ref in self._by_reference if ref.isdigit()), default=0)
             self._numbers = itertools.count(max(FIRST_REFERENCE, last + 1))
         now = utcnow()
-        for reference, (opened, status) in scripts.items():
-            if self._by_reference[reference].status == status and opened.scripted_at:
-                assert opened.scripted is not None
-                delay = max(0.0, (opened.scripted_at - now).total_seconds())
-                self._play_later(reference, opened.scripted.status, delay)
+        for reference, (opened_as, to_play, due_at) in scripts.items():
+            if self._by_reference[reference].status == opened_as:
+                self._play_later(reference, to_play, max(0.0, (due_at - now).total_seconds()))
         return len(self._by_reference)
 
     def open_web(

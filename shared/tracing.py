@@ -77,6 +77,13 @@ def message_headers() -> dict[str, str]:
     return {context.HEADER_PREFIX + key: value for key, value in carrier().items()}
 
 
+def publishing_headers() -> dict[str, Any]:
+    """AMQP headers for a message published without nameko's help (outbox rows, work-queue
+    messages): the current call context, signed, and the current span, so its consumer
+    knows who caused it and (tracing on) continues the trace."""
+    return context.current().to_headers() | message_headers()
+
+
 class _HeadersGetter(DefaultGetter):
     """Werkzeug's headers: `get` finds a header whatever its case, and gives one value."""
 

@@ -165,7 +165,7 @@ class UnitOfWork:
             # It would go out on another service's exchange, where nobody listens for it.
             raise TypeError(f"{service} cannot publish {event.source}'s {event.event_type}")
         # The span that emitted the event becomes its handlers' parent (tracing on).
-        headers = context.current().to_headers() | tracing.message_headers()
+        headers = tracing.publishing_headers()
         self.session.add(
             self.tables.outbox_message(
                 id=event.event_id,

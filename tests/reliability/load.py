@@ -150,7 +150,7 @@ class Terminal:
             try:
                 while not self._stop.is_set():
                     self.send()
-                    time.sleep(BATCH_PAUSE_SECONDS)
+                    self._stop.wait(BATCH_PAUSE_SECONDS)
             except BaseException as exc:
                 self.failure = exc
 
